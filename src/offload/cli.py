@@ -1,0 +1,96 @@
+"""The `offload` command: `serve`, `db upgrade`, `demo` (and later `runner`, `admin`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from offload import __version__
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="Offload: remote runners for video platforms.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.", envvar="OFFLOAD_CONFIG")]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Any:
+    from offload.settings import load_settings
+
+    try:
+        return load_settings(config, **overrides)
+    except Exception as exc:
+        console.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _print_ready(services: Any, generated_password: str | None) -> None:
+    settings = services.settings
+    console.print(f"[bold green]Offload instance[/bold green] {__version__} listening on {settings.public_url}")
+    console.print(f"  database: {settings.database_url}")
+    if generated_password:
+        console.print(f"  admin login: [bold]root[/bold] / [bold]{generated_password}[/bold] (shown once)")
+
+    async def show_token() -> None:
+        _, tokens = await services.runners.list_registration_tokens(0, 1, False)
+        if tokens:
+            console.print(f"  registration token: [bold]{tokens[0].token}[/bold]")
+
+    return show_token()  # type: ignore[return-value]
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (OFFLOAD_LISTEN host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (OFFLOAD_LISTEN port).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory.", envvar="OFFLOAD_DATA_DIR")] = None,
+) -> None:
+    """Run an instance: HTTP API, /runners socket, watchdog."""
+    import uvicorn
+
+    from offload.http.app import create_app
+
+    overrides: dict[str, Any] = {"data_dir": data_dir}
+    settings = _settings(config, **overrides)
+    if host or port:
+        listen = f"{host or settings.host}:{port or settings.port}"
+        settings = _settings(config, **overrides, listen=listen)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asgi = create_app(settings, on_ready=_print_ready)
+    uvicorn.run(asgi, host=settings.host, port=settings.port, log_level="warning", lifespan="on", ws="websockets-sansio")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Apply every pending migration."""
+    from offload.store.database import Database
+
+    settings = _settings(config)
+
+    async def run() -> None:
+        db = Database(str(settings.database_url))
+        await db.upgrade()
+        await db.dispose()
+
+    asyncio.run(run())
+    console.print(f"database at the newest schema: {settings.database_url}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

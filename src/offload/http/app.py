@@ -1,0 +1,139 @@
+"""`create_app(settings)`: the ASGI app of an instance. Everything stateful is built in the
+lifespan, so importing this module has no side effects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI
+
+from offload import __version__
+from offload.domain.jobs import JobType
+from offload.http.errors import install_error_handlers
+from offload.http.routes import admin_api, oauth_api, runner_api
+from offload.http.services import Services, utcnow
+from offload.http.socket import RunnerSockets
+from offload.instance.accounts import AccountService
+from offload.instance.jobs import JobService
+from offload.instance.notifier import AvailableJobsNotifier
+from offload.instance.ratelimit import RateLimiter
+from offload.instance.results import JobHandler, KeepFilesHandler
+from offload.instance.runners import RunnerService
+from offload.settings import InstanceSettings
+from offload.store.database import Database
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("offload.instance")
+
+#: Lets later layers (media pipeline, live) plug handlers and routes in at start-up.
+Plugin = Callable[[FastAPI, Services], Any]
+
+
+def create_app(
+    settings: InstanceSettings,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    plugins: list[Plugin] | None = None,
+    on_ready: Callable[[Services, str | None], Any] | None = None,
+) -> Any:
+    """Build the instance: FastAPI for HTTP, python-socketio for `/runners`, one lifespan.
+
+    Args:
+        settings: validated instance settings.
+        now: the clock every service uses (tests inject their own).
+        plugins: callables run after services exist, to register handlers or routes.
+        on_ready: called once started with the services and the generated admin password
+            (None when it was configured or already existed).
+    """
+    sockets = RunnerSockets()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(str(settings.database_url))
+        await db.upgrade()
+        notifier = AvailableJobsNotifier(sockets.broadcast_available_jobs, settings.socket_debounce_s)
+        runners = RunnerService(db, now, last_contact_interval_s=settings.last_contact_interval_s)
+        default_handler = KeepFilesHandler(settings.data_dir)
+        handlers: dict[JobType, JobHandler] = {t: default_handler for t in JobType}
+        jobs = JobService(
+            db,
+            now,
+            notifier,
+            handlers,
+            stalled_thresholds_s=settings.stalled_thresholds_s,
+            stalled_completing_s=settings.stalled_completing_s,
+            success_wait_s=settings.success_wait_s,
+        )
+        accounts = AccountService(db, now, access_ttl_s=settings.access_token_ttl_s, refresh_ttl_s=settings.refresh_token_ttl_s)
+        services = Services(
+            settings=settings,
+            db=db,
+            runners=runners,
+            jobs=jobs,
+            accounts=accounts,
+            notifier=notifier,
+            rate_limiter=RateLimiter(settings.rate_limit_max, settings.rate_limit_window_s),
+            extras={"sockets": sockets},
+        )
+        sockets.runners = runners
+        app.state.services = services
+        await runners.ensure_registration_token()
+        generated = await accounts.ensure_root(settings.admin_password.get_secret_value() if settings.admin_password else None)
+        await accounts.oauth_client()
+        recovered = await jobs.recover_interrupted_completions()
+        if recovered:
+            log.warning("re-queued %d job(s) whose completion was interrupted", recovered)
+        for plugin in plugins or []:
+            result = plugin(app, services)
+            if asyncio.iscoroutine(result):
+                await result
+        watchdog = asyncio.create_task(_watchdog(jobs, settings.effective_watchdog_interval_s))
+        if on_ready is not None:
+            result = on_ready(services, generated)
+            if asyncio.iscoroutine(result):
+                await result
+        try:
+            yield
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+            await jobs.drain()
+            await notifier.close()
+            await db.dispose()
+
+    app = FastAPI(
+        title="Offload instance",
+        version=__version__,
+        description="PeerTube-compatible remote runner API",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(runner_api.router)
+    app.include_router(admin_api.router)
+    app.include_router(oauth_api.router)
+
+    @app.get("/api/v1/ping", tags=["ops"])
+    async def ping() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return sockets.asgi_app(app)
+
+
+async def _watchdog(jobs: JobService, interval_s: float) -> None:
+    """Re-queue stalled jobs every `interval_s`; one bad pass must not stop the next."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            moved = await jobs.reap()
+            if moved:
+                log.info("watchdog moved %d stalled job(s)", moved)
+        except Exception:
+            log.exception("watchdog pass failed")

@@ -1,0 +1,77 @@
+"""PeerTube's login flow, so PeerTube clients and tools can administer an Offload instance."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+from pydantic import BaseModel, Field, StrictInt, StrictStr
+
+from offload.http.deps import AdminUser, ServicesDep, bearer_user
+from offload.http.errors import BadParams, HttpProblem
+from offload.instance.accounts import InvalidGrant
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+@router.get("/oauth-clients/local")
+async def local_client(services: ServicesDep) -> dict[str, str]:
+    return await services.accounts.oauth_client()
+
+
+@router.post("/users/token")
+async def token(
+    services: ServicesDep,
+    client_id: Annotated[str, Form()],
+    client_secret: Annotated[str, Form()],
+    grant_type: Annotated[str, Form()],
+    username: Annotated[str | None, Form()] = None,
+    password: Annotated[str | None, Form()] = None,
+    refresh_token: Annotated[str | None, Form()] = None,
+) -> dict[str, Any]:
+    await services.accounts.check_client(client_id, client_secret)
+    if grant_type == "password":
+        if not username or not password:
+            raise InvalidGrant()
+        issued = await services.accounts.password_grant(username, password)
+    elif grant_type == "refresh_token":
+        if not refresh_token:
+            raise InvalidGrant("Invalid grant: refresh token is invalid")
+        issued = await services.accounts.refresh_grant(refresh_token)
+    else:
+        raise BadParams("grant_type")
+    return issued.to_wire()
+
+
+@router.post("/users/revoke-token")
+async def revoke_token(request: Request, services: ServicesDep) -> Response:
+    user = await bearer_user(request, services)
+    if user is None:
+        raise HttpProblem(401, "Unauthorized")
+    await services.accounts.revoke(request.headers["authorization"].partition(" ")[2].strip())
+    return Response(status_code=200)
+
+
+@router.get("/users/me")
+async def me(request: Request, services: ServicesDep) -> dict[str, Any]:
+    user = await bearer_user(request, services)
+    if user is None:
+        raise HttpProblem(401, "Unauthorized")
+    return {"id": user.id, "username": user.username, "role": {"id": user.role}}
+
+
+class CreateUserBody(BaseModel):
+    username: Annotated[StrictStr, Field(min_length=1, max_length=50, pattern=r"^[a-z0-9._]+$")]
+    password: Annotated[StrictStr, Field(min_length=6, max_length=255)]
+    email: Annotated[StrictStr, Field(min_length=3, max_length=400)]
+    role: Annotated[StrictInt, Field(ge=0, le=2)]
+
+
+@router.post("/users")
+async def create_user(body: CreateUserBody, _: AdminUser, services: ServicesDep) -> dict[str, Any]:
+    if await services.accounts.username_taken(body.username):
+        raise HttpProblem(409, "User with this username or email already exists.")
+    user = await services.accounts.create_user(body.username, body.password, body.role, body.email)
+    return {"user": {"id": user.id}}

@@ -1,0 +1,71 @@
+"""Request bodies of the JSON endpoints, with PeerTube's length rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+
+from offload.domain.runners import VERSION_RE
+
+__all__ = [
+    "AbortBody",
+    "AcceptBody",
+    "ErrorBody",
+    "JobFileBody",
+    "RegisterBody",
+    "RequestJobsBody",
+    "UnregisterBody",
+]
+
+Token = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+
+
+class _Body(BaseModel):
+    # Unknown members are ignored, as express-validator does.
+    model_config = ConfigDict(extra="ignore")
+
+
+def _check_version(value: str | None) -> str | None:
+    if value is not None and not VERSION_RE.match(value):
+        raise ValueError("version must look like X.Y.Z")
+    return value
+
+
+class RegisterBody(_Body):
+    registrationToken: Token
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    description: Annotated[StrictStr, Field(min_length=1, max_length=1000)] | None = None
+    version: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
+
+    _version = field_validator("version")(_check_version)
+
+
+class UnregisterBody(_Body):
+    runnerToken: Token
+
+
+class RequestJobsBody(_Body):
+    runnerToken: Token
+    #: Values are not checked (PeerTube), only that it is an array.
+    jobTypes: list[Any] | None = None
+    version: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
+
+    _version = field_validator("version")(_check_version)
+
+
+class AcceptBody(_Body):
+    runnerToken: Token
+
+
+class JobFileBody(_Body):
+    runnerToken: Token
+    jobToken: Token
+
+
+class AbortBody(JobFileBody):
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=5000)]
+
+
+class ErrorBody(JobFileBody):
+    message: Annotated[StrictStr, Field(min_length=1, max_length=5000)]

@@ -1,0 +1,48 @@
+"""Socket.IO namespace `/runners`: authenticated by `auth.runnerToken`, server → runner
+`available-jobs` pings only."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+
+from offload.instance.runners import RunnerService
+
+__all__ = ["RunnerSockets"]
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/runners"
+
+
+class RunnerSockets:
+    def __init__(self, runners: RunnerService | None = None) -> None:
+        # Engine.IO pings keep idle runner sockets alive through proxies.
+        self.server = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", logger=False, engineio_logger=False)
+        self.runners = runners
+        self.connected: dict[str, int] = {}
+        self.server.on("connect", self._on_connect, namespace=NAMESPACE)
+        self.server.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("runnerToken") if isinstance(auth, dict) else None
+        if token is None:
+            raise socketio.exceptions.ConnectionRefusedError("No runner token provided")
+        if not isinstance(token, str):
+            raise socketio.exceptions.ConnectionRefusedError("Runner token is invalid")
+        runner = await self.runners.find(token) if self.runners else None
+        if runner is None:
+            raise socketio.exceptions.ConnectionRefusedError("Invalid runner token.")
+        self.connected[sid] = runner.id
+        log.debug("runner %s connected (sid %s)", runner.name, sid)
+
+    async def _on_disconnect(self, sid: str, *args: Any) -> None:
+        self.connected.pop(sid, None)
+
+    async def broadcast_available_jobs(self) -> None:
+        await self.server.emit("available-jobs", namespace=NAMESPACE)
+
+    def asgi_app(self, other: Any) -> socketio.ASGIApp:
+        return socketio.ASGIApp(self.server, other_asgi_app=other, socketio_path="socket.io")

@@ -1,0 +1,379 @@
+"""Runner job use cases: enqueue, request, accept, update, abort, error, success, cancel,
+delete, and the watchdog's reaping. Decisions come from `offload.domain.jobs`; each state
+change is one conditional UPDATE in `offload.store.jobs`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid as uuidlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from offload.domain import tokens
+from offload.domain.errors import (
+    JobNotCancellable,
+    JobNotFound,
+    JobNotPending,
+    JobNotPendingAnymore,
+    JobNotProcessing,
+    JobNotProcessingAnymore,
+    OutputRefused,
+    UnknownRunnerJob,
+)
+from offload.domain.jobs import (
+    ABORTABLE_TYPES,
+    CANCELLABLE_STATES,
+    Job,
+    JobSpec,
+    JobState,
+    JobType,
+    StallCategory,
+    decide_after_failure,
+    stall_category,
+)
+from offload.domain.payloads import validate_success, validate_update
+from offload.domain.runners import Runner
+from offload.instance.notifier import AvailableJobsNotifier
+from offload.instance.results import JobHandler, PostedPayload
+from offload.store.database import Database
+from offload.store.jobs import JobListQuery, JobRepository
+
+__all__ = ["JobService", "JobView"]
+
+log = logging.getLogger(__name__)
+
+ABORT_NOT_SUPPORTED = "Job has been aborted but it is not supported by this job type"
+STALLED_MESSAGE = "Stalled runner job"
+COMPLETION_LOST = "Job completion was lost"
+COMPLETION_INTERRUPTED = "Job completion was interrupted by a server shutdown"
+PARENT_ERROR = "Parent error"
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job with what the admin list shows next to it."""
+
+    job: Job
+    parent: Job | None
+    runner: Runner | None
+
+
+class JobService:
+    def __init__(
+        self,
+        db: Database,
+        now: Callable[[], datetime],
+        notifier: AvailableJobsNotifier,
+        handlers: Mapping[JobType, JobHandler],
+        *,
+        stalled_thresholds_s: Mapping[str, float],
+        stalled_completing_s: float,
+        success_wait_s: float = 30.0,
+    ) -> None:
+        self.db = db
+        self.now = now
+        self.notifier = notifier
+        self.handlers = dict(handlers)
+        self.repo = JobRepository()
+        self.stalled_thresholds_s = dict(stalled_thresholds_s)
+        self.stalled_completing = timedelta(seconds=stalled_completing_s)
+        self.success_wait_s = success_wait_s
+        self._completions: set[asyncio.Task[None]] = set()
+
+    # ---- creation -------------------------------------------------------------------------
+
+    async def enqueue(self, specs: Sequence[JobSpec]) -> list[Job]:
+        """Create jobs (a batch may chain on itself through `JobSpec.parent`)."""
+        uuids = [str(uuidlib.uuid4()) for _ in specs]
+        async with self.db.write() as conn:
+            jobs = await self.repo.insert_many(conn, specs, uuids, self.now())
+        if any(j.state is JobState.PENDING for j in jobs):
+            self.notifier.ping()
+        return jobs
+
+    async def enqueue_one(
+        self,
+        job_type: JobType,
+        payload: dict[str, object],
+        private_payload: dict[str, object],
+        priority: int,
+        parent_uuid: str | None = None,
+    ) -> Job:
+        parent_id = None
+        if parent_uuid is not None:
+            parent = await self.get(parent_uuid)
+            parent_id = parent.id
+        [job] = await self.enqueue([JobSpec(job_type, payload, private_payload, priority, parent_id=parent_id)])
+        return job
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    async def get(self, job_uuid: str) -> Job:
+        async with self.db.read() as conn:
+            job = await self.repo.get_by_uuid(conn, job_uuid)
+        if job is None:
+            raise JobNotFound()
+        return job
+
+    async def list_for_admin(self, query: JobListQuery) -> tuple[int, list[JobView]]:
+        from offload.store.runners import RunnerRepository
+
+        async with self.db.read() as conn:
+            total, jobs = await self.repo.list_for_admin(conn, query)
+            parents = await self.repo.get_many_by_id(conn, [j.parent_id for j in jobs if j.parent_id])
+            runners = await RunnerRepository().get_many(conn, [j.runner_id for j in jobs if j.runner_id])
+        views = [
+            JobView(j, parents.get(j.parent_id) if j.parent_id else None, runners.get(j.runner_id) if j.runner_id else None)
+            for j in jobs
+        ]
+        return total, views
+
+    async def details(self, job_uuid: str) -> tuple[JobView, list[Job], list[dict[str, object]]]:
+        """A job with its parent, runner, children and attempt history (admin job page)."""
+        from offload.store.runners import RunnerRepository
+
+        async with self.db.read() as conn:
+            job = await self.repo.get_by_uuid(conn, job_uuid)
+            if job is None:
+                raise JobNotFound()
+            parent = await self.repo.get_by_id(conn, job.parent_id) if job.parent_id else None
+            runner = await RunnerRepository().get(conn, job.runner_id) if job.runner_id else None
+            children = await self.repo.list_children(conn, job.id)
+            attempts = await self.repo.list_attempts(conn, job.id)
+        return JobView(job, parent, runner), children, attempts
+
+    async def counts_by_state(self) -> dict[JobState, int]:
+        async with self.db.read() as conn:
+            return await self.repo.counts_by_state(conn)
+
+    # ---- runner calls ---------------------------------------------------------------------
+
+    async def request(self, job_types: Sequence[str] | None) -> list[Job]:
+        async with self.db.read() as conn:
+            return await self.repo.list_available(conn, job_types)
+
+    async def accept(self, job_uuid: str, runner: Runner) -> tuple[Job, str]:
+        """PENDING → PROCESSING for this runner; returns the job and its one-attempt token."""
+        job = await self.get(job_uuid)
+        if job.state is not JobState.PENDING:
+            raise JobNotPending()
+        job_token = tokens.new_job_token()
+        now = self.now()
+        async with self.db.write() as conn:
+            accepted = await self.repo.accept(conn, job.id, runner.id, tokens.digest(job_token), now)
+            if accepted is None:
+                raise JobNotPendingAnymore()
+            await self.repo.open_attempt(conn, accepted, runner.id, runner.name, now)
+        return accepted, job_token
+
+    async def load_runner_job(self, job_uuid: str, runner: Runner | None, job_token: str, allowed: Iterable[JobState]) -> Job:
+        """PeerTube's job-of-runner check: uuid + job token + runner must all match, then state."""
+        async with self.db.read() as conn:
+            job = await self.repo.get_by_uuid(conn, job_uuid)
+        if (
+            job is None
+            or runner is None
+            or job.runner_id != runner.id
+            or not tokens.digests_match(job_token, job.job_token_digest)
+        ):
+            raise UnknownRunnerJob()
+        if job.state not in set(allowed):
+            raise JobNotProcessing()
+        return job
+
+    async def update(self, job: Job, progress: int | None, update: PostedPayload) -> None:
+        """Heartbeat and progress; a late update of a COMPLETING/COMPLETED job is a no-op."""
+        try:
+            if job.state is not JobState.PROCESSING:
+                return
+            validate_update(job.type, update.fields, set(update.files))
+            async with self.db.write() as conn:
+                touched = await self.repo.touch(conn, job, progress, self.now())
+            if touched is None:
+                return  # the job moved on meanwhile (success, cancel): nothing to record
+            if update.fields or update.files:
+                await self.handler_for(job).on_update(touched, update)
+        finally:
+            update.cleanup()
+
+    async def abort(self, job: Job, reason: str) -> None:
+        await self._fail_attempt(job, reason, counts=False, outcome="aborted")
+
+    async def error(self, job: Job, message: str) -> None:
+        await self._fail_attempt(job, message, counts=True, outcome="errored")
+
+    async def success(self, job: Job, result: PostedPayload) -> None:
+        """PROCESSING → COMPLETING now, COMPLETED once the handler accepted the output.
+
+        The answer waits for the completion up to `success_wait_s`; past that the completion
+        goes on in the background (a slow verification must not time the runner out).
+        """
+        try:
+            validate_success(job.type, result.fields, set(result.files))
+        except Exception:
+            result.cleanup()
+            raise
+        async with self.db.write() as conn:
+            completing = await self.repo.start_completing(conn, job, self.now())
+        if completing is None:
+            result.cleanup()
+            raise JobNotProcessingAnymore()
+        task = asyncio.get_running_loop().create_task(self._finish_completion(completing, result))
+        self._completions.add(task)
+        task.add_done_callback(self._completions.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=self.success_wait_s)
+        except TimeoutError:
+            log.info("job %s still completing after %.0f s; answering now", job.uuid, self.success_wait_s)
+
+    async def _finish_completion(self, job: Job, result: PostedPayload) -> None:
+        try:
+            try:
+                commit = await self.handler_for(job).complete(job, result)
+            except OutputRefused as exc:
+                await self._fail_completion(job, f"Output refused: {exc.message}", counts=True, outcome="refused")
+                return
+            except Exception as exc:  # PeerTube: post-processing failure errors the job, no retry
+                log.exception("completion of job %s failed", job.uuid)
+                await self._fail_completion(job, str(exc) or type(exc).__name__, counts=None, outcome="errored")
+                return
+            now = self.now()
+            async with self.db.write() as conn:
+                completed = await self.repo.complete(conn, job, now)
+                if completed is None:
+                    return  # cancelled or reaped meanwhile
+                if commit is not None:
+                    await commit(conn)
+                await self.repo.close_attempt(conn, job, "completed", None, now)
+                promoted = await self.repo.promote_children(conn, job.id, now)
+            if promoted:
+                self.notifier.ping()
+        finally:
+            result.cleanup()
+
+    async def _fail_attempt(self, job: Job, message: str, *, counts: bool, outcome: str) -> None:
+        """A runner's abort or error on a PROCESSING job (fenced by its token)."""
+        if outcome == "aborted" and job.type not in ABORTABLE_TYPES:
+            message = ABORT_NOT_SUPPORTED
+        decision = decide_after_failure(job.type, job.failures, counts=counts)
+        now = self.now()
+        async with self.db.write() as conn:
+            if decision.requeued:
+                changed = await self.repo.requeue(conn, job, JobState.PROCESSING, decision.failures, now)
+            else:
+                changed = await self.repo.fail(conn, job, JobState.PROCESSING, decision.failures, message, now)
+            if changed is None:
+                raise JobNotProcessing()
+            await self.repo.close_attempt(conn, job, outcome, message, now)
+            descendants = [] if decision.requeued else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
+        await self._after_failure(changed, descendants)
+
+    async def _fail_completion(self, job: Job, message: str, *, counts: bool | None, outcome: str) -> None:
+        """A COMPLETING job whose completion failed; counts=None errors it outright."""
+        if counts is None:
+            next_failures, requeue = job.failures, False
+        else:
+            decision = decide_after_failure(job.type, job.failures, counts=counts)
+            next_failures, requeue = decision.failures, decision.requeued
+        now = self.now()
+        async with self.db.write() as conn:
+            if requeue:
+                changed = await self.repo.requeue(conn, job, JobState.COMPLETING, next_failures, now, fence_token=False)
+            else:
+                changed = await self.repo.fail(conn, job, JobState.COMPLETING, next_failures, message, now, fence_token=False)
+            if changed is None:
+                return
+            await self.repo.close_attempt(conn, job, outcome, message, now)
+            descendants = [] if requeue else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
+        await self._after_failure(changed, descendants)
+
+    async def _after_failure(self, job: Job, descendants: list[Job]) -> None:
+        if job.state is JobState.PENDING:
+            self.notifier.ping()
+            return
+        for ended in (job, *descendants):
+            await self._notify_finished(ended)
+
+    # ---- admin ----------------------------------------------------------------------------
+
+    async def cancel(self, job_uuid: str) -> Job:
+        job = await self.get(job_uuid)
+        now = self.now()
+        async with self.db.write() as conn:
+            cancelled = await self.repo.cancel(conn, job.id, CANCELLABLE_STATES, now)
+            if cancelled is None:
+                raise JobNotCancellable()
+            if job.state is JobState.PROCESSING:
+                await self.repo.close_attempt(conn, job, "cancelled", "Cancelled by an administrator", now)
+            descendants = await self.repo.fail_descendants(conn, job.id, JobState.PARENT_CANCELLED, None, now)
+        for ended in (cancelled, *descendants):
+            await self._notify_finished(ended)
+        return cancelled
+
+    async def delete(self, job_uuid: str) -> None:
+        job = await self.get(job_uuid)
+        if job.state in CANCELLABLE_STATES:
+            try:
+                await self.cancel(job_uuid)
+            except JobNotCancellable:
+                pass  # it ended meanwhile; delete it all the same
+        async with self.db.write() as conn:
+            await self.repo.delete(conn, job.id)
+
+    # ---- watchdog -------------------------------------------------------------------------
+
+    async def reap(self) -> int:
+        """Re-queue stalled PROCESSING jobs and retry lost completions; returns how many moved."""
+        now = self.now()
+        moved = 0
+        by_category: dict[str, list[str]] = {}
+        for job_type in JobType:
+            by_category.setdefault(str(stall_category(job_type)), []).append(str(job_type))
+        for category, types in by_category.items():
+            threshold = self.stalled_thresholds_s.get(category, self.stalled_thresholds_s[StallCategory.VOD])
+            cutoff = now - timedelta(seconds=threshold)
+            async with self.db.read() as conn:
+                stalled = await self.repo.list_stalled(conn, types, cutoff)
+            for job in stalled:
+                try:
+                    await self._fail_attempt(job, STALLED_MESSAGE, counts=False, outcome="stalled")
+                    moved += 1
+                except JobNotProcessing:
+                    pass  # updated, finished or re-queued since we looked
+        async with self.db.read() as conn:
+            lost = await self.repo.list_in_state(conn, JobState.COMPLETING, updated_before=now - self.stalled_completing)
+        for job in lost:
+            await self._fail_completion(job, COMPLETION_LOST, counts=True, outcome="lost")
+            moved += 1
+        return moved
+
+    async def recover_interrupted_completions(self) -> int:
+        """At start-up: completions cut by a stop or crash are redone (abort path, not counted).
+
+        One instance process per database owns its completions (the SQLite deployment); a
+        scaled-out deployment leaves them to the lost-completion watchdog instead.
+        """
+        async with self.db.read() as conn:
+            interrupted = await self.repo.list_in_state(conn, JobState.COMPLETING)
+        for job in interrupted:
+            await self._fail_completion(job, COMPLETION_INTERRUPTED, counts=False, outcome="interrupted")
+        return len(interrupted)
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Let background completions finish (shutdown)."""
+        pending = [t for t in self._completions if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def handler_for(self, job: Job) -> JobHandler:
+        return self.handlers[job.type]
+
+    async def _notify_finished(self, job: Job) -> None:
+        try:
+            await self.handler_for(job).on_finished(job)
+        except Exception:  # side effects must not undo a state change already committed
+            log.exception("handler of job %s failed on finish", job.uuid)

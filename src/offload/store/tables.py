@@ -1,0 +1,180 @@
+"""The database schema, as SQLAlchemy Core tables (one metadata for Alembic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "UTCDateTime",
+    "instance_config",
+    "job_attempts",
+    "metadata",
+    "oauth_tokens",
+    "registration_tokens",
+    "runner_jobs",
+    "runners",
+    "users",
+]
+
+# Stable constraint names so Alembic diffs and SQLite batch migrations stay predictable.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        # SQLite compares datetimes as text: store them naive, in UTC, in one format.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _json() -> sa.types.TypeEngine[Any]:
+    # Plain JSON, not JSONB: PostgreSQL keeps the text as written, so a payload reads back
+    # with its keys in the order the instance built it, the same in `request` and `accept`.
+    return sa.JSON()
+
+
+registration_tokens = sa.Table(
+    "registration_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # Listable by admins, as in PeerTube: kept in clear, used only to register.
+    sa.Column("token", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runners = sa.Table(
+    "runners",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("description", sa.String(1000), nullable=True),
+    sa.Column("version", sa.String(100), nullable=True),
+    sa.Column("ip", sa.String(64), nullable=True),
+    sa.Column("last_contact", UTCDateTime, nullable=False),
+    sa.Column(
+        "registration_token_id",
+        sa.Integer,
+        sa.ForeignKey("registration_tokens.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    #: Job types the runner said it handles (capability-aware scheduling), NULL = not said.
+    sa.Column("capabilities", _json(), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runner_jobs = sa.Table(
+    "runner_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("type", sa.String(50), nullable=False),
+    sa.Column("state", sa.SmallInteger, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("progress", sa.SmallInteger, nullable=True),
+    sa.Column("error", sa.String(5000), nullable=True),
+    sa.Column("payload", _json(), nullable=False),
+    sa.Column("private_payload", _json(), nullable=False),
+    sa.Column("runner_id", sa.Integer, sa.ForeignKey("runners.id", ondelete="SET NULL"), nullable=True, index=True),
+    sa.Column(
+        "parent_id",
+        sa.Integer,
+        sa.ForeignKey("runner_jobs.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    #: SHA-256 of the current attempt's job token; the token itself is never stored.
+    sa.Column("job_token_digest", sa.String(64), nullable=True, unique=True),
+    #: Bumped at each accept: the fencing number of the current lease.
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # request: PENDING jobs by priority then id, without scanning finished history.
+    sa.Index("ix_runner_jobs_state_priority_id", "state", "priority", "id"),
+    # watchdog: PROCESSING/COMPLETING jobs by last update.
+    sa.Index("ix_runner_jobs_state_updated_at", "state", "updated_at"),
+    sa.Index("ix_runner_jobs_created_at", "created_at"),
+)
+
+job_attempts = sa.Table(
+    "job_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("runner_jobs.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("runner_id", sa.Integer, sa.ForeignKey("runners.id", ondelete="SET NULL"), nullable=True),
+    # Kept even after the runner is deleted, so history stays readable.
+    sa.Column("runner_name", sa.String(100), nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    #: completed, errored, aborted, stalled, cancelled, refused, lost (NULL while running)
+    sa.Column("outcome", sa.String(20), nullable=True),
+    sa.Column("message", sa.String(5000), nullable=True),
+    sa.UniqueConstraint("job_id", "attempt"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(50), nullable=False, unique=True),
+    sa.Column("email", sa.String(400), nullable=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),
+    #: PeerTube's roles: 0 administrator, 1 moderator, 2 user.
+    sa.Column("role", sa.SmallInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+oauth_tokens = sa.Table(
+    "oauth_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("access_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("refresh_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("access_expires_at", UTCDateTime, nullable=False),
+    sa.Column("refresh_expires_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: Small key/value store: OAuth client, runtime-editable configuration.
+instance_config = sa.Table(
+    "instance_config",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", _json(), nullable=False),
+)
