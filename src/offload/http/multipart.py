@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import tempfile
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -79,6 +80,9 @@ async def parse_multipart(request: Request, tmp_dir: Path) -> ParsedForm:
     place). On any error every temp file already written is removed.
     """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type == b"application/x-www-form-urlencoded":
+        # What a plain form post (or PeerTube's body-parser) would accept for file-less calls.
+        return await _parse_urlencoded(request)
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise BadParams("body", messages={"body": "multipart/form-data expected"})
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -173,4 +177,16 @@ async def parse_multipart(request: Request, tmp_dir: Path) -> ParsedForm:
         if isinstance(exc, Exception):
             raise BadParams("body", messages={"body": f"malformed multipart body: {exc}"}) from exc
         raise
+    return form
+
+
+async def _parse_urlencoded(request: Request) -> ParsedForm:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_TEXT_FIELD_BYTES * 4:
+            raise BadParams("body", messages={"body": "form too large"})
+    form = ParsedForm()
+    for name, value in urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        _set_nested(form.fields, split_field_name(name), value)
     return form
