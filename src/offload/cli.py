@@ -87,6 +87,38 @@ def db_upgrade(config: ConfigOpt = None) -> None:
 
 
 @app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data.")] = Path("offload-data/demo"),
+    port: Annotated[int, typer.Option(help="Port of the demo instance.")] = 9000,
+) -> None:
+    """The main job: an instance on SQLite, printing where to look (Ctrl-C to stop)."""
+    import uvicorn
+
+    from offload.http.app import create_app
+
+    # The demo keeps its admin password in its data dir so a second run can print it again.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password_file = data_dir / "admin-password.txt"
+    if not password_file.exists():
+        import secrets
+
+        password_file.write_text(secrets.token_urlsafe(12) + "\n")
+        password_file.chmod(0o600)
+    password = password_file.read_text().strip()
+    settings = _settings(None, data_dir=data_dir, listen=f"127.0.0.1:{port}", admin_password=password)
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def ready(services: Any, generated: str | None) -> None:
+        await _print_ready(services, generated)
+        console.print(f"  admin login: [bold]root[/bold] / [bold]{password}[/bold] (also in {password_file})")
+        console.print(f"  admin API: {settings.public_url}/api/v1/runners (Bearer token from /api/v1/users/token)")
+        console.print(f"  data: {settings.data_dir.resolve()}")
+        console.print("  Ctrl-C stops the instance.")
+
+    uvicorn.run(create_app(settings, on_ready=ready), host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio")
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
