@@ -16,10 +16,11 @@ __all__ = [
     "is_uuid_v4",
 ]
 
+# `\Z`, not `$`: `$` also matches before a trailing newline ("1.0.0\n", "0.ts\n").
 #: `X.Y.Z` or `X.Y.Z-(alpha|beta|rc).N`, the runner version format PeerTube accepts.
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-(alpha|beta|rc)\.\d+)?$")
-LIVE_CHUNK_RE = re.compile(r"^[a-z0-9-]+\.ts$")
-LIVE_PLAYLIST_RE = re.compile(r"^[a-z0-9-]+\.m3u8$")
+VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(-(alpha|beta|rc)\.[0-9]+)?\Z")
+LIVE_CHUNK_RE = re.compile(r"^[a-z0-9-]+\.ts\Z")
+LIVE_PLAYLIST_RE = re.compile(r"^[a-z0-9-]+\.m3u8\Z")
 
 
 def is_uuid_v4(value: str) -> bool:

@@ -10,7 +10,7 @@ from offload.http.errors import HttpProblem
 from offload.http.services import Services, get_services
 from offload.instance.accounts import User
 
-__all__ = ["AdminUser", "ServicesDep", "bearer_user", "client_ip", "enforce_rate_limit", "require_admin"]
+__all__ = ["RATE_LIMITED", "AdminUser", "ServicesDep", "bearer_user", "client_ip", "enforce_rate_limit", "rate_limit_json_body", "require_admin"]
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
@@ -51,3 +51,21 @@ async def enforce_rate_limit(request: Request, services: Services, runner_token:
     if user is not None and user.can_bypass_rate_limit:
         return
     raise HttpProblem(429, "Too many requests, please try again later.")
+
+
+async def rate_limit_json_body(request: Request, services: ServicesDep) -> None:
+    """`enforce_rate_limit` for JSON routes, run as a dependency so it comes before body
+    validation: PeerTube's limiter runs first, so a request without a runner token past the
+    limit is a 429, not a 400."""
+    runner_token: object = None
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        runner_token = body.get("runnerToken")
+    await enforce_rate_limit(request, services, runner_token)
+
+
+#: Route dependency list for rate-limited JSON endpoints.
+RATE_LIMITED = [Depends(rate_limit_json_body)]

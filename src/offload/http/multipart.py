@@ -22,7 +22,7 @@ __all__ = ["ParsedForm", "parse_multipart", "split_field_name"]
 MAX_TEXT_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 64
 
-_NAME_RE = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+_NAME_RE = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)\Z")  # \Z: `$` allows a trailing newline
 
 
 def split_field_name(name: str) -> list[str]:
@@ -60,6 +60,8 @@ class _Part:
 
 
 def _set_nested(target: dict[str, Any], keys: list[str], value: Any) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise BadParams(".".join(keys))  # no text field has a use for NUL; PostgreSQL refuses it
     node = target
     for key in keys[:-1]:
         child = node.get(key)

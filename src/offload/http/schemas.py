@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from offload.domain.runners import VERSION_RE
 
@@ -13,12 +13,24 @@ __all__ = [
     "AcceptBody",
     "ErrorBody",
     "JobFileBody",
+    "NoNul",
     "RegisterBody",
     "RequestJobsBody",
     "UnregisterBody",
 ]
 
-Token = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+
+def _refuse_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: refuse it here (400), not in the store (500).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+#: Add to any string field that reaches the database.
+NoNul = AfterValidator(_refuse_nul)
+
+Token = Annotated[StrictStr, Field(min_length=1, max_length=1000), NoNul]
 
 
 class _Body(BaseModel):
@@ -34,9 +46,11 @@ def _check_version(value: str | None) -> str | None:
 
 class RegisterBody(_Body):
     registrationToken: Token
-    name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
-    description: Annotated[StrictStr, Field(min_length=1, max_length=1000)] | None = None
-    version: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100), NoNul]
+    # No `| None` in these types: absent means None, an explicit null is refused (400), as
+    # express-validator's `optional()` validates null values.
+    description: Annotated[StrictStr, Field(min_length=1, max_length=1000), NoNul] = None  # type: ignore[assignment]
+    version: Annotated[StrictStr, Field(min_length=1, max_length=100), NoNul] = None  # type: ignore[assignment]
 
     _version = field_validator("version")(_check_version)
 
@@ -48,8 +62,8 @@ class UnregisterBody(_Body):
 class RequestJobsBody(_Body):
     runnerToken: Token
     #: Values are not checked (PeerTube), only that it is an array.
-    jobTypes: list[Any] | None = None
-    version: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
+    jobTypes: list[Any] = None  # type: ignore[assignment]
+    version: Annotated[StrictStr, Field(min_length=1, max_length=100), NoNul] = None  # type: ignore[assignment]
 
     _version = field_validator("version")(_check_version)
 
@@ -64,8 +78,8 @@ class JobFileBody(_Body):
 
 
 class AbortBody(JobFileBody):
-    reason: Annotated[StrictStr, Field(min_length=1, max_length=5000)]
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=5000), NoNul]
 
 
 class ErrorBody(JobFileBody):
-    message: Annotated[StrictStr, Field(min_length=1, max_length=5000)]
+    message: Annotated[StrictStr, Field(min_length=1, max_length=5000), NoNul]

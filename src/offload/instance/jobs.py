@@ -40,7 +40,7 @@ from offload.instance.results import JobHandler, PostedPayload
 from offload.store.database import Database
 from offload.store.jobs import JobListQuery, JobRepository
 
-__all__ = ["JobService", "JobView"]
+__all__ = ["JobService", "JobView", "check_acceptable"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,17 @@ STALLED_MESSAGE = "Stalled runner job"
 COMPLETION_LOST = "Job completion was lost"
 COMPLETION_INTERRUPTED = "Job completion was interrupted by a server shutdown"
 PARENT_ERROR = "Parent error"
+
+
+def check_acceptable(job: Job) -> None:
+    """Refuse an accept before trying it: 400 for a job that is not PENDING, except that a job
+    another runner holds is a lost race (409), whether it was taken before or during our read.
+    The answer to simultaneous accepts thus does not depend on timing (the conditional UPDATE
+    gives the same 409)."""
+    if job.state is JobState.PROCESSING:
+        raise JobNotPendingAnymore()
+    if job.state is not JobState.PENDING:
+        raise JobNotPending()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +168,7 @@ class JobService:
     async def accept(self, job_uuid: str, runner: Runner) -> tuple[Job, str]:
         """PENDING → PROCESSING for this runner; returns the job and its one-attempt token."""
         job = await self.get(job_uuid)
-        if job.state is not JobState.PENDING:
-            raise JobNotPending()
+        check_acceptable(job)
         job_token = tokens.new_job_token()
         now = self.now()
         async with self.db.write() as conn:

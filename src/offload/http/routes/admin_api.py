@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -20,15 +21,26 @@ router = APIRouter(prefix="/api/v1/runners", tags=["admin"])
 
 _JOB_SORTS = {"createdAt", "updatedAt", "priority", "state", "progress"}
 
+#: ASCII digits only (`str.isdigit` also takes "²", which `int` refuses), and no more than
+#: fits an INTEGER column / OFFSET on both databases: larger values are a 400, not a 500.
+_UINT_RE = re.compile(r"[0-9]{1,10}")
+_MAX_INT = 2**31 - 1
+
+
+def _uint(raw: str) -> int | None:
+    """A non-negative integer parameter, or None when it is not one we can use."""
+    raw = raw.strip()
+    if not _UINT_RE.fullmatch(raw) or int(raw) > _MAX_INT:
+        return None
+    return int(raw)
+
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int | None) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.strip().isdigit():
-        raise BadParams(name)
-    value = int(raw)
-    if value < lo or (hi is not None and value > hi):
+    value = _uint(raw)
+    if value is None or value < lo or (hi is not None and value > hi):
         raise BadParams(name)
     return value
 
@@ -71,9 +83,10 @@ async def generate_registration_token(request: Request, _: AdminUser, services: 
 @router.delete("/registration-tokens/{tokenId}", status_code=204)
 async def revoke_registration_token(tokenId: str, request: Request, _: AdminUser, services: ServicesDep) -> Response:
     await enforce_rate_limit(request, services)
-    if not tokenId.isdigit():
+    token_id = _uint(tokenId)
+    if token_id is None:
         raise BadParams("id")
-    await services.runners.revoke_registration_token(int(tokenId))
+    await services.runners.revoke_registration_token(token_id)
     return Response(status_code=204)
 
 
@@ -88,9 +101,10 @@ async def list_runners(request: Request, _: AdminUser, services: ServicesDep) ->
 @router.delete("/{runnerId}", status_code=204)
 async def delete_runner(runnerId: str, request: Request, _: AdminUser, services: ServicesDep) -> Response:
     await enforce_rate_limit(request, services)
-    if not runnerId.isdigit():
+    runner_id = _uint(runnerId)
+    if runner_id is None:
         raise BadParams("runnerId")
-    await services.runners.delete(int(runnerId))
+    await services.runners.delete(runner_id)
     return Response(status_code=204)
 
 
@@ -98,13 +112,17 @@ async def delete_runner(runnerId: str, request: Request, _: AdminUser, services:
 async def list_jobs(request: Request, _: AdminUser, services: ServicesDep) -> dict[str, Any]:
     start, count, sort = _pagination(request, _JOB_SORTS)
     search = request.query_params.get("search") or None
+    if search is not None and "\x00" in search:
+        raise BadParams("search")
     states: list[int] | None = None
     raw_states = _list_param(request, "stateOneOf")
     if raw_states is not None:
-        try:
-            states = [JobState(int(v)) for v in raw_states]
-        except ValueError:
-            raise BadParams("stateOneOf") from None
+        # Exactly "1".."9", as PeerTube's lookup in RUNNER_JOB_STATES: `int` would also take
+        # " 3", "+3" or "٣".
+        by_text = {str(int(s)): s for s in JobState}
+        if any(v not in by_text for v in raw_states):
+            raise BadParams("stateOneOf")
+        states = [by_text[v] for v in raw_states]
     raw_types = _list_param(request, "typeOneOf")
     if raw_types is not None:
         valid = {str(t) for t in JobType}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from offload.http.deps import AdminUser, ServicesDep, bearer_user
 from offload.http.errors import BadParams, HttpProblem
+from offload.http.schemas import NoNul
 from offload.instance.accounts import InvalidGrant
 
 __all__ = ["router"]
@@ -33,7 +34,7 @@ async def token(
 ) -> dict[str, Any]:
     await services.accounts.check_client(client_id, client_secret)
     if grant_type == "password":
-        if not username or not password:
+        if not username or not password or "\x00" in username:
             raise InvalidGrant()
         issued = await services.accounts.password_grant(username, password)
     elif grant_type == "refresh_token":
@@ -65,7 +66,7 @@ async def me(request: Request, services: ServicesDep) -> dict[str, Any]:
 class CreateUserBody(BaseModel):
     username: Annotated[StrictStr, Field(min_length=1, max_length=50, pattern=r"^[a-z0-9._]+$")]
     password: Annotated[StrictStr, Field(min_length=6, max_length=255)]
-    email: Annotated[StrictStr, Field(min_length=3, max_length=400)]
+    email: Annotated[StrictStr, Field(min_length=3, max_length=400), NoNul]
     role: Annotated[StrictInt, Field(ge=0, le=2)]
 
 

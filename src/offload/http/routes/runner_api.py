@@ -6,15 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from offload.domain.errors import JobNotPending
-from offload.domain.jobs import UPDATABLE_STATES, JobState
+from offload.domain.jobs import UPDATABLE_STATES, JobState, JobType
 from offload.domain.payloads import SUCCESS_FILE_FIELDS, UPDATE_FILE_FIELDS
 from offload.domain.runners import is_uuid_v4
-from offload.http.deps import ServicesDep, client_ip, enforce_rate_limit
+from offload.http.deps import RATE_LIMITED, ServicesDep, client_ip, enforce_rate_limit
 from offload.http.errors import BadParams
 from offload.http.multipart import ParsedForm, parse_multipart
 from offload.http.schemas import AbortBody, AcceptBody, ErrorBody, RegisterBody, RequestJobsBody, UnregisterBody
 from offload.http.wire import job_to_wire
+from offload.instance.jobs import check_acceptable
 from offload.instance.results import PostedPayload
 
 __all__ = ["router"]
@@ -42,15 +42,17 @@ _MULTIPART_DOC: dict[str, Any] = {
 }
 
 
+_TYPES = frozenset(str(t) for t in JobType)
+
+
 def check_job_uuid(job_uuid: str) -> str:
     if not is_uuid_v4(job_uuid):
         raise BadParams("jobUUID")
     return job_uuid
 
 
-@router.post("/register", status_code=200)
+@router.post("/register", status_code=200, dependencies=RATE_LIMITED)
 async def register(body: RegisterBody, request: Request, services: ServicesDep) -> dict[str, Any]:
-    await enforce_rate_limit(request, services)
     runner, runner_token = await services.runners.register(
         registration_token=body.registrationToken,
         name=body.name,
@@ -61,30 +63,27 @@ async def register(body: RegisterBody, request: Request, services: ServicesDep) 
     return {"id": runner.id, "runnerToken": runner_token}
 
 
-@router.post("/unregister", status_code=204)
+@router.post("/unregister", status_code=204, dependencies=RATE_LIMITED)
 async def unregister(body: UnregisterBody, request: Request, services: ServicesDep) -> Response:
-    await enforce_rate_limit(request, services, body.runnerToken)
     await services.runners.unregister(body.runnerToken)
     return Response(status_code=204)
 
 
-@router.post("/jobs/request", status_code=200)
+@router.post("/jobs/request", status_code=200, dependencies=RATE_LIMITED)
 async def request_jobs(body: RequestJobsBody, request: Request, services: ServicesDep) -> dict[str, Any]:
-    await enforce_rate_limit(request, services, body.runnerToken)
     runner = await services.runners.authenticate(body.runnerToken)
-    job_types = None if body.jobTypes is None else [str(t) for t in body.jobTypes]
+    # Values are not validated (PeerTube); ones that are no job type can match nothing, and
+    # keeping them out of the query spares the database odd values (NUL, objects).
+    job_types = None if body.jobTypes is None else [t for t in body.jobTypes if isinstance(t, str) and t in _TYPES]
     jobs = await services.jobs.request(job_types)
     await services.runners.touch(runner, client_ip(request), body.version)
     return {"availableJobs": [{"uuid": j.uuid, "type": str(j.type), "payload": j.payload} for j in jobs]}
 
 
-@router.post("/jobs/{jobUUID}/accept", status_code=200)
+@router.post("/jobs/{jobUUID}/accept", status_code=200, dependencies=RATE_LIMITED)
 async def accept(jobUUID: str, body: AcceptBody, request: Request, services: ServicesDep) -> dict[str, Any]:
     check_job_uuid(jobUUID)
-    await enforce_rate_limit(request, services, body.runnerToken)
-    job = await services.jobs.get(jobUUID)
-    if job.state is not JobState.PENDING:
-        raise JobNotPending()
+    check_acceptable(await services.jobs.get(jobUUID))
     runner = await services.runners.authenticate(body.runnerToken)
     accepted, job_token = await services.jobs.accept(jobUUID, runner)
     await services.runners.touch(runner, client_ip(request))
@@ -93,10 +92,9 @@ async def accept(jobUUID: str, body: AcceptBody, request: Request, services: Ser
     return {"job": wire}
 
 
-@router.post("/jobs/{jobUUID}/abort", status_code=204)
+@router.post("/jobs/{jobUUID}/abort", status_code=204, dependencies=RATE_LIMITED)
 async def abort(jobUUID: str, body: AbortBody, request: Request, services: ServicesDep) -> Response:
     check_job_uuid(jobUUID)
-    await enforce_rate_limit(request, services, body.runnerToken)
     runner = await services.runners.find(body.runnerToken)
     job = await services.jobs.load_runner_job(jobUUID, runner, body.jobToken, {JobState.PROCESSING})
     await services.jobs.abort(job, body.reason)
@@ -145,10 +143,11 @@ async def update(jobUUID: str, request: Request, services: ServicesDep) -> Respo
     check_job_uuid(jobUUID)
     form = await parse_multipart(request, services.settings.data_dir / "tmp" / "uploads")
     try:
+        # The limiter comes before validation, as in PeerTube (body parsed first to read the token).
+        await enforce_rate_limit(request, services, form.fields.get("runnerToken"))
         runner_token, job_token = _tokens_of(form)
         progress = _progress_of(form.fields.get("progress"))
         posted = _posted_payload(form, UPDATE_FILE_FIELDS)
-        await enforce_rate_limit(request, services, runner_token)
         runner = await services.runners.find(runner_token)
         job = await services.jobs.load_runner_job(jobUUID, runner, job_token, UPDATABLE_STATES)
         await services.jobs.update(job, progress, posted)
@@ -164,9 +163,9 @@ async def success(jobUUID: str, request: Request, services: ServicesDep) -> Resp
     check_job_uuid(jobUUID)
     form = await parse_multipart(request, services.settings.data_dir / "tmp" / "uploads")
     try:
+        await enforce_rate_limit(request, services, form.fields.get("runnerToken"))
         runner_token, job_token = _tokens_of(form)
         posted = _posted_payload(form, SUCCESS_FILE_FIELDS)
-        await enforce_rate_limit(request, services, runner_token)
         runner = await services.runners.find(runner_token)
         job = await services.jobs.load_runner_job(jobUUID, runner, job_token, {JobState.PROCESSING})
         await services.jobs.success(job, posted)

@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from offload.store.tables import metadata
 
+# A script alembic executes, not a module to import from.
+__all__: list[str] = []
+
 config = context.config
 
 

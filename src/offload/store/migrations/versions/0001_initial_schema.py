@@ -12,6 +12,8 @@ from alembic import op
 
 from offload.store.tables import UTCDateTime
 
+__all__ = ["downgrade", "upgrade"]
+
 revision = '0001'
 down_revision = None
 branch_labels = None

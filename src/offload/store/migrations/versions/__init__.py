@@ -1,0 +1,5 @@
+"""Alembic revision scripts, applied in order by `Database.upgrade`."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
