@@ -42,6 +42,21 @@ class InstanceSettings(BaseSettings):
     remote_transcription: bool = True
     remote_storyboard: bool = True
 
+    #: VOD transcoding (PeerTube's `transcoding.*`): initial values, editable through the
+    #: custom config API; changes apply to videos uploaded afterwards.
+    transcoding_enabled: bool = True
+    #: Enabled resolutions among 0 (audio only), 144, 240, 360, 480, 720, 1080, 1440, 2160.
+    transcoding_resolutions: list[int] = Field(default_factory=lambda: [144, 240, 360, 480, 720, 1080, 1440, 2160])
+    transcoding_web_videos: bool = True
+    transcoding_hls: bool = True
+    transcoding_split_audio: bool = False
+    transcoding_fps_max: int = 60
+    transcoding_always_transcode_original: bool = False
+    #: VOD jobs the instance runs itself at once when remote VOD runners are off.
+    local_transcoding_concurrency: int = 1
+    #: ffmpeg for local processing; default: `FFMPEG_PATH`, then the imageio-ffmpeg build.
+    ffmpeg_path: str | None = None
+
     #: A PROCESSING job not updated for this long goes back to PENDING (PeerTube defaults).
     stalled_vod_s: float = 120.0
     stalled_live_s: float = 30.0

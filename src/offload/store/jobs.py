@@ -13,11 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offload.domain.jobs import Job, JobSpec, JobState, JobType
-from offload.store.tables import job_attempts, runner_jobs, runners
+from offload.store.tables import job_attempts, runner_jobs, runners, video_jobs
 
 __all__ = ["JobListQuery", "JobRepository", "row_to_job"]
 
 _j = runner_jobs
+
+# Jobs the instance processes itself (remote runners off when they were created) are never
+# offered to, nor accepted by, remote runners: PeerTube keeps those in its local queue.
+_REMOTE = ~sa.exists().where(video_jobs.c.job_id == _j.c.id, video_jobs.c.local.is_(True))
 
 
 def row_to_job(row: Any) -> Job:
@@ -102,7 +106,8 @@ class JobRepository:
     # ---- reads ----------------------------------------------------------------------------
 
     async def get_by_uuid(self, conn: AsyncConnection, job_uuid: str) -> Job | None:
-        row = (await conn.execute(sa.select(_j).where(_j.c.uuid == job_uuid))).first()
+        # Stored lower-case (uuid4 strings); PeerTube on PostgreSQL matches any case.
+        row = (await conn.execute(sa.select(_j).where(_j.c.uuid == job_uuid.lower()))).first()
         return row_to_job(row) if row else None
 
     async def get_by_id(self, conn: AsyncConnection, job_id: int) -> Job | None:
@@ -117,7 +122,7 @@ class JobRepository:
         return {r.id: row_to_job(r) for r in rows}
 
     async def list_available(self, conn: AsyncConnection, types: Sequence[str] | None, limit: int = 10) -> list[Job]:
-        query = sa.select(_j).where(_j.c.state == int(JobState.PENDING))
+        query = sa.select(_j).where(_j.c.state == int(JobState.PENDING), _REMOTE)
         if types is not None:
             # An empty list matches nothing, as PeerTube's empty SQL IN list does.
             query = query.where(_j.c.type.in_(list(types)))
@@ -184,11 +189,12 @@ class JobRepository:
         row = (await conn.execute(sa.update(_j).where(*where).values(**values).returning(*_j.c))).first()
         return row_to_job(row) if row else None
 
-    async def accept(self, conn: AsyncConnection, job_id: int, runner_id: int, token_digest: str, now: datetime) -> Job | None:
-        """PENDING → PROCESSING, for one runner, with a fresh job token and attempt number."""
+    async def accept(self, conn: AsyncConnection, job_id: int, runner_id: int | None, token_digest: str, now: datetime, *, local: bool = False) -> Job | None:
+        """PENDING → PROCESSING, for one runner (or a local worker), with a fresh job token and
+        attempt number."""
         return await self._update(
             conn,
-            [_j.c.id == job_id, _j.c.state == int(JobState.PENDING)],
+            [_j.c.id == job_id, _j.c.state == int(JobState.PENDING), *([] if local else [_REMOTE])],
             dict(
                 state=int(JobState.PROCESSING),
                 job_token_digest=token_digest,

@@ -12,12 +12,17 @@ __all__ = [
     "UTCDateTime",
     "instance_config",
     "job_attempts",
+    "media_garbage",
     "metadata",
     "oauth_tokens",
     "registration_tokens",
     "runner_jobs",
     "runners",
     "users",
+    "video_files",
+    "video_jobs",
+    "video_uploads",
+    "videos",
 ]
 
 # Stable constraint names so Alembic diffs and SQLite batch migrations stay predictable.
@@ -177,4 +182,88 @@ instance_config = sa.Table(
     metadata,
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", _json(), nullable=False),
+)
+
+# ---- media pipeline (issue 4) ------------------------------------------------------------
+
+#: Videos (PeerTube's `video`, reduced to what transcoding and serving need).
+videos = sa.Table(
+    "videos",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    #: PeerTube's video state ids: 1 published, 2 to transcode, 7 transcoding failed.
+    sa.Column("state", sa.SmallInteger, nullable=False),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("has_video", sa.Boolean, nullable=False),
+    sa.Column("has_audio", sa.Boolean, nullable=False),
+    sa.Column("input_resolution", sa.Integer, nullable=False),
+    sa.Column("input_fps", sa.Float, nullable=False),
+    sa.Column("preview_filename", sa.String(200), nullable=True),
+    #: Why transcoding failed, for the video page (the job keeps its own error too).
+    sa.Column("error", sa.String(5000), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("published_at", UTCDateTime, nullable=True),
+    sa.Index("ix_videos_created_at", "created_at"),
+)
+
+#: Playable files: web videos (plain MP4 or the upload itself) and HLS renditions.
+video_files = sa.Table(
+    "video_files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="CASCADE"), nullable=False, index=True),
+    #: "web" (under web-videos/) or "hls" (under streaming-playlists/hls/<video uuid>/).
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("filename", sa.String(200), nullable=False, unique=True),
+    #: HLS only: the resolution playlist next to the fragmented MP4.
+    sa.Column("playlist_filename", sa.String(200), nullable=True),
+    sa.Column("resolution", sa.Integer, nullable=False),
+    sa.Column("fps", sa.Integer, nullable=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    #: Bits per second and RFC 6381 codecs, measured once for the HLS master playlist.
+    sa.Column("bandwidth", sa.BigInteger, nullable=False),
+    sa.Column("codecs", sa.String(200), nullable=False),
+    sa.Column("has_video", sa.Boolean, nullable=False),
+    sa.Column("has_audio", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: Which runner jobs transcode which video; `required` jobs gate publication.
+video_jobs = sa.Table(
+    "video_jobs",
+    metadata,
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("runner_jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("required", sa.Boolean, nullable=False),
+    #: Created while remote VOD runners were off: the instance's own workers run it.
+    sa.Column("local", sa.Boolean, nullable=False),
+)
+
+#: PeerTube's resumable uploads in progress; the bytes live in <data>/tmp/resumable/<id>.
+video_uploads = sa.Table(
+    "video_uploads",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("filename", sa.String(300), nullable=False),
+    sa.Column("metadata", _json(), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Files to remove once no row refers to them (paths relative to the data dir). Written in the
+#: same transaction that stops referencing a file, so a crash never leaves a row without its file.
+media_garbage = sa.Table(
+    "media_garbage",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("not_before", UTCDateTime, nullable=False, index=True),
 )

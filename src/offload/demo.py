@@ -1,0 +1,190 @@
+"""`offload demo`, the main job: an instance on SQLite, a local runner, a generated clip
+uploaded and transcoded into PeerTube's ladder, then the places to look."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["DemoResult", "run_demo"]
+
+_PUBLISHED, _FAILED = 1, 7
+_TERMINAL_JOB_STATES = {3, 4, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    url: str
+    video_uuid: str
+    published: bool
+    admin_password: str
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _offload(*args: str) -> list[str]:
+    return [sys.executable, "-m", "offload.cli", *args]
+
+
+def make_clip(path: Path, seconds: float = 3.0, size: str = "1280x720") -> Path:
+    """A test pattern with a tone, made by ffmpeg's lavfi sources."""
+    from offload.media.ffmpeg import resolve_ffmpeg_path
+
+    ffmpeg = resolve_ffmpeg_path(None)
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+         "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@contextlib.contextmanager
+def _process(cmd: list[str], log_path: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    log = log_path.open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def _wait(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def run_demo(data_dir: Path, port: int, *, exit_when_done: bool, console: Console, timeout_s: float = 600) -> DemoResult:
+    data_dir = data_dir.resolve()
+    # Each demo starts from scratch so what it prints is the whole story.
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    if not _port_free(port):
+        port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    password = secrets.token_urlsafe(12)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFLOAD_")}
+    env.update(
+        OFFLOAD_DATA_DIR=str(data_dir / "instance"),
+        OFFLOAD_LISTEN=f"127.0.0.1:{port}",
+        OFFLOAD_ADMIN_PASSWORD=password,
+        OFFLOAD_LOG_LEVEL="warning",
+    )
+    runner_dir = data_dir / "runner"
+    console.print(f"[bold]Offload demo[/bold] in {data_dir}")
+    with _process(_offload("serve"), data_dir / "instance.log", env) as instance:
+
+        def instance_up() -> bool:
+            if instance.poll() is not None:
+                raise RuntimeError(f"the instance exited; see {data_dir / 'instance.log'}")
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.get(url + "/api/v1/ping", timeout=1).status_code == 200
+            return False
+
+        _wait(instance_up, 60, "the instance")
+        console.print(f"  instance up at {url} (SQLite: {data_dir / 'instance' / 'offload.db'})")
+        with httpx.Client(base_url=url, timeout=60) as http:
+            client = http.get("/api/v1/oauth-clients/local").json()
+            token = http.post("/api/v1/users/token", data={**client, "grant_type": "password", "username": "root", "password": password})
+            token.raise_for_status()
+            http.headers["Authorization"] = "Bearer " + token.json()["access_token"]
+            registration = http.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
+            subprocess.run(
+                _offload("runner", "register", "--config-dir", str(runner_dir), "--url", url, "--registration-token", registration, "--runner-name", "demo-runner"),
+                check=True, env=env, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            console.print("  runner 'demo-runner' registered; starting `offload runner server`")
+            with _process(_offload("runner", "server", "--config-dir", str(runner_dir)), data_dir / "runner.log", env) as runner:
+                clip = make_clip(data_dir / "clip.mp4")
+                console.print(f"  generated {clip.name}: 3 s of 1280x720 test pattern with a 440 Hz tone")
+                with clip.open("rb") as f:
+                    uploaded = http.post("/api/v1/videos/upload", data={"name": "Offload demo clip"}, files={"videofile": ("clip.mp4", f, "video/mp4")})
+                uploaded.raise_for_status()
+                video_uuid = uploaded.json()["video"]["uuid"]
+                video = _watch(http, video_uuid, runner, data_dir, console, timeout_s)
+                published = video["state"]["id"] == _PUBLISHED
+                _report(console, url, password, video, published, data_dir)
+                if not exit_when_done and published:
+                    console.print("\nCtrl-C stops the instance and the runner.")
+                    with contextlib.suppress(KeyboardInterrupt):
+                        while instance.poll() is None and runner.poll() is None:
+                            time.sleep(0.5)
+    return DemoResult(url=url, video_uuid=video_uuid, published=published, admin_password=password)
+
+
+def _watch(http: httpx.Client, video_uuid: str, runner: subprocess.Popen[bytes], data_dir: Path, console: Console, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    columns = (TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("transcoding jobs", total=None)
+        while True:
+            video = http.get(f"/api/v1/videos/{video_uuid}").json()
+            jobs = video.get("jobs", [])
+            done = sum(1 for j in jobs if j["state"]["id"] in _TERMINAL_JOB_STATES)
+            progress.update(task, total=len(jobs) or None, completed=done)
+            if video["state"]["id"] in (_PUBLISHED, _FAILED) and done == len(jobs):
+                return dict(video)
+            if runner.poll() is not None:
+                raise RuntimeError(f"the runner exited; see {data_dir / 'runner.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the video was not transcoded within {timeout_s:.0f} s; see {data_dir}/*.log")
+            time.sleep(0.5)
+
+
+def _report(console: Console, url: str, password: str, video: dict[str, Any], published: bool, data_dir: Path) -> None:
+    if not published:
+        console.print(f"[red]transcoding failed:[/red] {video.get('transcodingError')}")
+        return
+    console.print(f"\n[bold green]Published[/bold green] {video['name']!r} ({video['uuid']})")
+    for playlist in video.get("streamingPlaylists", []):
+        console.print(f"  HLS master playlist: {playlist['playlistUrl']}")
+    for file in video.get("files", []):
+        console.print(f"  MP4 {file['resolution']['label']}: {file['fileUrl']}")
+    console.print(f"  admin UI: {url}/admin  (login root / {password})")
+    console.print(f"  video page: {url}/admin/videos/{video['uuid']}")
+    console.print(f"  runner jobs: {url}/admin/jobs   API: {url}/api/v1/runners/jobs")
+    console.print(f"  logs: {data_dir / 'instance.log'}, {data_dir / 'runner.log'}")
+    console.print(f"  play it: ffplay {video['streamingPlaylists'][0]['playlistUrl'] if video.get('streamingPlaylists') else ''}")

@@ -1,0 +1,289 @@
+"""Videos: PeerTube's upload (multipart and resumable), list, details, delete.
+
+Uploads and deletion need an admin bearer token; reading is public, as on PeerTube. Every upload
+is probed before anything is created: a file that is not audio or video gets a 422 problem and
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
+
+from offload.domain.errors import Forbidden
+from offload.domain.videos import Video, VideoFile, parse_video_id
+from offload.http.deps import AdminUser, ServicesDep
+from offload.http.errors import BadParams, HttpProblem
+from offload.http.multipart import parse_multipart
+from offload.http.wire import iso
+from offload.instance.media import MediaPipeline, media_of
+from offload.instance.videos import UnreadableMedia, VideoDetails
+from offload.media.playlists import MASTER_PLAYLIST
+
+__all__ = ["router", "video_to_wire"]
+
+router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
+
+_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+_STATUS_RE = re.compile(r"^bytes \*/(\d+)$")
+_SORTS = {"createdAt", "name", "duration"}
+#: Largest file a resumable upload may announce (1 TiB): past any real video, inside the column.
+MAX_UPLOAD_BYTES = 2**40
+
+
+# ---- wire shapes ----------------------------------------------------------------------------
+
+
+def _resolution(value: int) -> dict[str, Any]:
+    return {"id": value, "label": "Audio only" if value == 0 else f"{value}p"}
+
+
+def file_to_wire(file: VideoFile, video: Video, public_url: str) -> dict[str, Any]:
+    if file.kind == "hls":
+        base = f"{public_url}/static/streaming-playlists/hls/{video.uuid}"
+        url = f"{base}/{file.filename}"
+    else:
+        base = ""
+        url = f"{public_url}/static/web-videos/{file.filename}"
+    body: dict[str, Any] = {
+        "id": file.id,
+        "resolution": _resolution(file.resolution),
+        "size": file.size,
+        "fps": file.fps,
+        "width": file.width,
+        "height": file.height,
+        "hasAudio": file.has_audio,
+        "hasVideo": file.has_video,
+        "codecs": file.codecs,
+        "fileUrl": url,
+        "fileDownloadUrl": url,
+    }
+    if file.kind == "hls":
+        body["playlistUrl"] = f"{base}/{file.playlist_filename}"
+    return body
+
+
+def video_to_wire(video: Video, public_url: str, details: VideoDetails | None = None) -> dict[str, Any]:
+    preview = f"/lazy-static/previews/{video.preview_filename}" if video.preview_filename else None
+    body: dict[str, Any] = {
+        "id": video.id,
+        "uuid": video.uuid,
+        "shortUUID": video.short_uuid,
+        "name": video.name,
+        "duration": round(video.duration_s or 0),
+        "state": video.state.to_wire(),
+        "isLive": False,
+        "previewPath": preview,
+        "thumbnailPath": preview,
+        "createdAt": iso(video.created_at),
+        "updatedAt": iso(video.updated_at),
+        "publishedAt": iso(video.published_at) if video.published_at else None,
+    }
+    if details is not None:
+        by_quality = sorted(details.files, key=lambda f: (-f.resolution, -f.fps, f.id))
+        body["files"] = [file_to_wire(f, video, public_url) for f in by_quality if f.kind == "web"]
+        hls = [file_to_wire(f, video, public_url) for f in by_quality if f.kind == "hls"]
+        body["streamingPlaylists"] = (
+            [{"id": video.id, "type": 1, "playlistUrl": f"{public_url}/static/streaming-playlists/hls/{video.uuid}/{MASTER_PLAYLIST}", "files": hls}]
+            if hls
+            else []
+        )
+        # Offload extension: why transcoding failed, and the jobs behind the video.
+        body["transcodingError"] = video.error
+        body["jobs"] = [
+            {"uuid": j.uuid, "type": str(j.type), "state": j.state.to_wire(), "priority": j.priority, "failures": j.failures, "error": j.error}
+            for j in details.jobs
+        ]
+    return body
+
+
+def _upload_answer(video: Video) -> dict[str, Any]:
+    return {"video": {"id": video.id, "uuid": video.uuid, "shortUUID": video.short_uuid}}
+
+
+def _name(raw: object, field: str = "name") -> str:
+    if not isinstance(raw, str) or not 3 <= len(raw.strip()) <= 120 or "\x00" in raw:
+        raise BadParams(field, messages={field: "a name of 3 to 120 characters is required"})
+    return raw.strip()
+
+
+def _unreadable(exc: UnreadableMedia) -> HttpProblem:
+    # PeerTube answers an unreadable upload with 422 "Video file unreadable."
+    return HttpProblem(422, exc.message)
+
+
+# ---- listing and reading --------------------------------------------------------------------
+
+
+def _int_param(request: Request, name: str, default: int, hi: int | None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > (hi if hi is not None else 2**31 - 1):
+        raise BadParams(name)
+    return int(raw)
+
+
+@router.get("")
+async def list_videos(request: Request, services: ServicesDep) -> dict[str, Any]:
+    start = _int_param(request, "start", 0, None)
+    count = _int_param(request, "count", 15, 100)
+    sort = request.query_params.get("sort", "-createdAt")
+    if sort.lstrip("-") not in _SORTS or sort.count("-") > 1:
+        raise BadParams("sort")
+    media = media_of(services)
+    total, page = await media.videos.list(start, count, sort)
+    return {"total": total, "data": [video_to_wire(v, media.videos.public_url) for v, _ in page]}
+
+
+def _ident(videoId: str) -> Any:
+    ident = parse_video_id(videoId)
+    if ident is None:
+        raise BadParams("id")
+    return ident
+
+
+# ---- multipart upload -----------------------------------------------------------------------
+
+
+@router.post("/upload")
+async def upload(request: Request, _: AdminUser, services: ServicesDep) -> dict[str, Any]:
+    """PeerTube's legacy upload: multipart `videofile`, `name`, optional `previewfile`."""
+    media = media_of(services)
+    form = await parse_multipart(request, media.storage.upload_tmp_dir)
+    try:
+        name = _name(form.fields.get("name"))
+        unexpected = set(form.files) - {"videofile", "previewfile"}
+        if unexpected:
+            raise BadParams(*sorted(unexpected), messages={f: "Unexpected file field" for f in unexpected})
+        if "videofile" not in form.files:
+            raise BadParams("videofile", messages={"videofile": "a video or audio file is required"})
+        try:
+            video = await media.videos.create(
+                name=name,
+                media=form.files["videofile"],
+                original_filename="",
+                preview=form.files.get("previewfile"),
+            )
+        except UnreadableMedia as exc:
+            raise _unreadable(exc) from exc
+    finally:
+        form.cleanup()  # whatever the service did not move into place
+    return _upload_answer(video)
+
+
+# ---- resumable upload (PeerTube's uploadx protocol) -------------------------------------------
+
+
+def _upload_id(request: Request) -> str:
+    upload_id = request.query_params.get("upload_id", "")
+    if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
+        raise BadParams("upload_id")
+    return upload_id
+
+
+async def _owned_upload(media: MediaPipeline, upload_id: str, user: Any) -> dict[str, Any]:
+    upload = await media.videos.get_upload(upload_id)
+    if upload["user_id"] != user.id:
+        raise Forbidden("This upload belongs to another user")
+    return upload
+
+
+def _resume(received: int) -> Response:
+    """308 Resume Incomplete, with the bytes held so far (none: no Range header)."""
+    headers = {"Range": f"bytes=0-{received - 1}"} if received else {}
+    return Response(status_code=308, headers=headers)
+
+
+@router.post("/upload-resumable", status_code=201)
+async def start_resumable(request: Request, user: AdminUser, services: ServicesDep) -> Response:
+    """Open an upload: JSON metadata (`name`, `filename`), size in `X-Upload-Content-Length`."""
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise BadParams("body", messages={"body": "a JSON object is expected"}) from exc
+    if not isinstance(body, dict):
+        raise BadParams("body")
+    filename = body.get("filename")
+    if not isinstance(filename, str) or not 1 <= len(filename) <= 300 or "\x00" in filename:
+        raise BadParams("filename")
+    name = _name(body.get("name"))
+    raw_size = request.headers.get("x-upload-content-length", "")
+    if not raw_size.isdigit() or not 1 <= int(raw_size) <= MAX_UPLOAD_BYTES:
+        raise BadParams("X-Upload-Content-Length", messages={"X-Upload-Content-Length": "the file size is required"})
+    media = media_of(services)
+    upload_id = await media.videos.start_upload(user.id, size=int(raw_size), filename=filename, metadata={"name": name})
+    return Response(status_code=201, headers={"Location": f"/api/v1/videos/upload-resumable?upload_id={upload_id}"})
+
+
+@router.put("/upload-resumable", responses={308: {"description": "Resume incomplete"}})
+async def put_resumable(request: Request, user: AdminUser, services: ServicesDep) -> Any:
+    """Send a chunk (`Content-Range: bytes a-b/total`) or ask how far we got (`bytes */total`)."""
+    media = media_of(services)
+    upload_id = _upload_id(request)
+    upload = await _owned_upload(media, upload_id, user)
+    total = int(upload["size"])
+    content_range = request.headers.get("content-range", "").strip()
+    status = _STATUS_RE.match(content_range)
+    if status or not content_range:
+        received = await media.videos.received_bytes(upload_id)
+        if received < total:
+            return _resume(received)
+        return await _finish(media, upload_id)
+    match = _RANGE_RE.match(content_range)
+    if not match:
+        raise BadParams("Content-Range")
+    start, end, declared = (int(g) for g in match.groups())
+    if declared != total or end < start or end >= total:
+        raise BadParams("Content-Range", messages={"Content-Range": f"the range must lie within the {total} announced bytes"})
+    disconnected = False
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal disconnected
+        try:
+            async for chunk in request.stream():
+                yield chunk
+        except ClientDisconnect:
+            disconnected = True  # keep what arrived; the client resumes from there
+
+    received = await media.videos.write_chunk(upload_id, start, end - start + 1, body())
+    if disconnected or received < total:
+        return _resume(received)
+    return await _finish(media, upload_id)
+
+
+async def _finish(media: MediaPipeline, upload_id: str) -> dict[str, Any]:
+    try:
+        video = await media.videos.finish_upload(upload_id)
+    except UnreadableMedia as exc:
+        raise _unreadable(exc) from exc
+    return _upload_answer(video)
+
+
+@router.delete("/upload-resumable", status_code=204)
+async def cancel_resumable(request: Request, user: AdminUser, services: ServicesDep) -> Response:
+    media = media_of(services)
+    upload_id = _upload_id(request)
+    await _owned_upload(media, upload_id, user)
+    await media.videos.cancel_upload(upload_id)
+    return Response(status_code=204)
+
+
+# ---- one video (after the fixed paths above, which `/{videoId}` would shadow) ------------------
+
+
+@router.get("/{videoId}")
+async def get_video(videoId: str, services: ServicesDep) -> dict[str, Any]:
+    media = media_of(services)
+    details = await media.videos.details(_ident(videoId))
+    return video_to_wire(details.video, media.videos.public_url, details)
+
+
+@router.delete("/{videoId}", status_code=204)
+async def delete_video(videoId: str, _: AdminUser, services: ServicesDep) -> Response:
+    await media_of(services).videos.delete(_ident(videoId))
+    return Response(status_code=204)

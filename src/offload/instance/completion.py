@@ -1,0 +1,245 @@
+"""Completion of the three VOD job types: check what the runner sent, store it, move the video on.
+
+```
+success ──► verify (probe + decode, off the event loop) ──refused──► OutputRefused (counted, retried)
+              │
+              ▼
+            place files under new names (temp + rename) ──► Commit, run with COMPLETED:
+              rows in, replaced rows out (their files queued for deletion), master playlist,
+              video published once its required jobs are done
+```
+
+A runner can alter content, so nothing it sends is trusted: the output must decode, carry the
+streams the job asked for, at the resolution asked for, for as long as the video lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from offload.domain.errors import OutputRefused
+from offload.domain.jobs import Job, JobType
+from offload.domain.videos import Video, VideoFile, next_video_state
+from offload.instance.results import Commit, PostedPayload
+from offload.instance.videos import VideoService, file_values
+from offload.media.errors import ProbeError
+from offload.media.playlists import PlaylistError, parse_resolution_playlist
+from offload.media.probe import MediaInfo, probe
+
+__all__ = ["VOD_TYPES", "OutputCheck", "VodCompletionHandler", "check_output"]
+
+log = logging.getLogger(__name__)
+
+VOD_TYPES = frozenset({JobType.VOD_WEB_VIDEO, JobType.VOD_HLS, JobType.VOD_AUDIO_MERGE})
+#: An output may be this much shorter or longer than the video (encoder padding, frame rounding).
+DURATION_TOLERANCE_S = 0.5
+DURATION_TOLERANCE_RATIO = 0.02
+#: Frames decoded per stream to call a file decodable.
+_DECODE_FRAMES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class OutputCheck:
+    """What the verification learnt about an accepted output."""
+
+    info: MediaInfo
+
+
+def check_output(job_type: JobType, output: dict[str, Any], video: Video, path: Path) -> OutputCheck:
+    """Refuse an output that does not match its job (runs in a worker thread).
+
+    Raises:
+        OutputRefused: unreadable, undecodable, a stream missing, wrong resolution or duration.
+    """
+    try:
+        info = probe(path)
+    except ProbeError as exc:
+        raise OutputRefused(f"the output is not readable media ({exc.message})") from exc
+    resolution = int(output.get("resolution", 0))
+    if job_type is JobType.VOD_AUDIO_MERGE or resolution > 0:
+        if info.video is None:
+            raise OutputRefused(f"the output has no video stream, a {resolution}p rendition was asked")
+        # The short side is the resolution, for landscape and portrait alike.
+        if abs(info.resolution - resolution) > 1:
+            raise OutputRefused(f"the output is {info.video.width}x{info.video.height}, a {resolution}p rendition was asked")
+    elif info.video is not None:
+        raise OutputRefused("the output has a video stream, an audio-only rendition was asked")
+    wants_audio = job_type is JobType.VOD_AUDIO_MERGE or resolution == 0 or (video.has_audio and not output.get("separatedAudio"))
+    if wants_audio and info.audio is None:
+        raise OutputRefused("the output has no audio stream, the video has one")
+    expected = video.duration_s
+    if expected and info.duration_s is not None:
+        tolerance = max(DURATION_TOLERANCE_S, expected * DURATION_TOLERANCE_RATIO)
+        if abs(info.duration_s - expected) > tolerance:
+            raise OutputRefused(f"the output lasts {info.duration_s:.2f} s, the video {expected:.2f} s")
+    _check_decodes(path, info)
+    return OutputCheck(info)
+
+
+def _check_decodes(path: Path, info: MediaInfo) -> None:
+    """Decode the first frames of each expected stream in one demuxing pass (no seeking)."""
+    try:
+        with av.open(str(path)) as container:
+            streams = []
+            if info.has_video:
+                streams.append(container.streams.video[0])
+            if info.has_audio:
+                streams.append(container.streams.audio[0])
+            decoded = {s.index: 0 for s in streams}
+            kinds = {s.index: s.type for s in streams}
+            for packet in container.demux(*streams):
+                # The end-of-stream flush packets carry no usable stream index.
+                index = packet.stream_index
+                if index in decoded and decoded[index] < _DECODE_FRAMES:
+                    decoded[index] += len(packet.decode())
+                if all(n >= _DECODE_FRAMES for n in decoded.values()):
+                    break
+            for stream in streams:
+                if decoded[stream.index] == 0:
+                    # A very short stream may only come out of the decoder when drained.
+                    decoded[stream.index] += len(stream.codec_context.decode(None))
+    except av.error.FFmpegError as exc:
+        raise OutputRefused(f"the output does not decode: {exc}") from exc
+    for index, count in decoded.items():
+        if count == 0:
+            raise OutputRefused(f"the output's {kinds[index]} stream decodes to nothing")
+
+
+class VodCompletionHandler:
+    """The `JobHandler` of `vod-web-video-transcoding`, `vod-hls-transcoding` and
+    `vod-audio-merge-transcoding`."""
+
+    def __init__(self, videos: VideoService, now: Callable[[], datetime]) -> None:
+        self.videos = videos
+        self.storage = videos.storage
+        self.repo = videos.repo
+        self.now = now
+        #: Called after each completion or failure (wakes the local workers for promoted jobs).
+        self.on_change: Callable[[], None] = lambda: None
+
+    async def complete(self, job: Job, result: PostedPayload) -> Commit | None:
+        video_uuid = str(job.private_payload.get("videoUUID", ""))
+        async with self.videos.db.read() as conn:
+            video = await self.repo.get_by_uuid(conn, video_uuid)
+        if video is None:
+            log.info("video %s of job %s is gone; dropping the output", video_uuid, job.uuid)
+            return None
+        output = dict(job.payload.get("output") or {})  # type: ignore[call-overload]
+        source = result.files["videoFile"]
+        check = await asyncio.to_thread(check_output, job.type, output, video, source)
+        if job.type is JobType.VOD_HLS:
+            values, placed = await self._place_hls(job, video, source, result.files["resolutionPlaylistFile"], check.info)
+        else:
+            values, placed = await self._place_web(video, source, check.info)
+        self.on_change()
+
+        async def commit(conn: AsyncConnection) -> None:
+            await self._commit(conn, job, video.id, values, placed)
+
+        return commit
+
+    async def _place_web(self, video: Video, source: Path, info: MediaInfo) -> tuple[dict[str, Any], list[Path]]:
+        filename = f"{uuidlib.uuid4()}-{info.resolution}.mp4"
+        target = self.storage.web_dir / filename
+        await self.videos.forget_later([target])
+        await asyncio.to_thread(self.storage.place, source, target)
+        values = await asyncio.to_thread(file_values, info, target, kind="web", filename=filename, video_id=video.id, now=self.now())
+        return values, [target]
+
+    async def _place_hls(self, job: Job, video: Video, source: Path, playlist_source: Path, info: MediaInfo) -> tuple[dict[str, Any], list[Path]]:
+        base = f"{uuidlib.uuid4()}-{info.resolution}"
+        filename, playlist_name = f"{base}-fragmented.mp4", f"{base}.m3u8"
+        size = source.stat().st_size
+        try:
+            text = await asyncio.to_thread(playlist_source.read_text, "utf-8")
+            playlist = parse_resolution_playlist(text, size, filename)
+        except (PlaylistError, UnicodeDecodeError) as exc:
+            raise OutputRefused(f"the resolution playlist is invalid: {exc}") from exc
+        directory = self.storage.hls_dir(video.uuid)
+        target, playlist_target = directory / filename, directory / playlist_name
+        await self.videos.forget_later([target, playlist_target])
+        await asyncio.to_thread(self.storage.place, source, target)
+        await asyncio.to_thread(self.storage.write_text, playlist_target, playlist.text)
+        values = await asyncio.to_thread(
+            file_values, info, target, kind="hls", filename=filename, video_id=video.id, now=self.now(), playlist_filename=playlist_name
+        )
+        return values, [target, playlist_target]
+
+    async def _commit(self, conn: AsyncConnection, job: Job, video_id: int, values: dict[str, Any], placed: list[Path]) -> None:
+        """Runs in the transaction that marks the job COMPLETED."""
+        now = self.now()
+        video = await self.repo.lock(conn, video_id)
+        if video is None:
+            return  # deleted while completing: the placed files are queued already
+        files = await self.repo.list_files(conn, video.id)
+        new = await self.repo.insert_file(conn, values)
+        doomed = _replaced_by(new, files)
+        delete_input = job.private_payload.get("deleteInputFileId")
+        if job.type is not JobType.VOD_HLS and isinstance(delete_input, int):
+            doomed |= {f.id for f in files if f.id == delete_input}
+        kept = [f for f in files if f.id not in doomed] + [new]
+        if job.type is JobType.VOD_HLS and job.private_payload.get("deleteWebVideoFiles") is True and _hls_can_stand_alone(video, kept):
+            doomed |= {f.id for f in kept if f.kind == "web"}
+            kept = [f for f in kept if f.kind != "web"]
+        removed = await self.repo.delete_files(conn, doomed)
+        await self.repo.add_garbage(conn, self._paths_of(video.uuid, removed), now)
+        if not video.duration_s and new.duration_s:
+            await self.repo.set_duration(conn, video.id, new.duration_s)
+        decided = next_video_state(video.state, await self.repo.job_states(conn, video.id))
+        if decided is not video.state:
+            await self.repo.set_state(conn, video.id, video.state, decided, now)
+        if any(f.kind == "hls" for f in kept) and (new.kind == "hls" or any(f.kind == "hls" for f in removed)):
+            # Written under the video's row lock: the next completion of this video waits for
+            # our commit, then lists our rendition too.
+            await asyncio.to_thread(self.videos.write_master, video.uuid, kept)
+        if removed:
+            self.videos.kick_janitor()
+
+    def _paths_of(self, video_uuid: str, files: list[VideoFile]) -> list[str]:
+        paths = []
+        for f in files:
+            paths.append(self.storage.relative(self.storage.file_path(video_uuid, f)))
+            playlist = self.storage.playlist_path(video_uuid, f)
+            if playlist is not None:
+                paths.append(self.storage.relative(playlist))
+        return paths
+
+    async def on_update(self, job: Job, update: PostedPayload) -> None:
+        return None
+
+    async def on_finished(self, job: Job) -> None:
+        await self.videos.settle(job)
+        self.on_change()
+
+
+def _replaced_by(new: VideoFile, files: list[VideoFile]) -> set[int]:
+    """Files a new rendition supersedes: same kind, resolution and fps (PeerTube's rule), and
+    for HLS the same stream layout (a video-only 720p does not replace a muxed 720p)."""
+    return {
+        f.id
+        for f in files
+        if f.kind == new.kind
+        and f.resolution == new.resolution
+        and f.fps == new.fps
+        and (f.kind == "web" or (f.has_video, f.has_audio) == (new.has_video, new.has_audio))
+    }
+
+
+def _hls_can_stand_alone(video: Video, files: list[VideoFile]) -> bool:
+    """Web files may go once HLS carries a picture and, if the video has sound, sound too;
+    with split audio the two HLS jobs can finish in either order."""
+    hls = [f for f in files if f.kind == "hls"]
+    has_picture = any(f.has_video for f in hls) or not video.has_video
+    has_sound = any(f.has_audio for f in hls) or not video.has_audio
+    return has_picture and has_sound

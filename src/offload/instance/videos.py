@@ -1,0 +1,477 @@
+"""Video use cases: create a video from an upload (probe first, then video + file + job ladder in
+one transaction), read, list, delete, resumable uploads, and the janitor that deletes files no
+row refers to any more."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+import uuid as uuidlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+from offload.domain.errors import InvalidInput, JobNotCancellable, NotFound, VideoNotFound
+from offload.domain.jobs import CANCELLABLE_STATES, Job
+from offload.domain.ladder import SourceFile, build_vod_ladder
+from offload.domain.videos import Video, VideoFile, VideoId, VideoState, next_video_state
+from offload.instance.jobs import JobService
+from offload.instance.media_config import ConfigService
+from offload.media.errors import ProbeError
+from offload.media.playlists import MASTER_PLAYLIST, codecs_of, master_playlist
+from offload.media.probe import MediaInfo, probe
+from offload.media.storage import MediaStorage, default_preview_png
+from offload.store.database import Database
+from offload.store.videos import VideoRepository
+
+__all__ = [
+    "UnreadableMedia",
+    "UploadNotFound",
+    "VideoDetails",
+    "VideoService",
+    "extension_for",
+    "file_values",
+]
+
+log = logging.getLogger(__name__)
+
+#: Formats that open as "video" but are one picture (an image is not a video upload).
+_IMAGE_FORMATS = re.compile(r"^(image2|.*_pipe|gif|apng|webp)$")
+_IMAGE_EXT = {"mjpeg": ".jpg", "png": ".png", "webp": ".webp"}
+_SAFE_EXT = re.compile(r"^\.[a-z0-9]{1,8}$")
+#: Files the janitor finds must be this old before it deletes them unreferenced: an upload or
+#: completion moves a file into place before the transaction that refers to it commits.
+ORPHAN_GRACE = timedelta(hours=1)
+#: Resumable uploads untouched this long are dropped with their bytes (uploadx keeps 24 h).
+UPLOAD_EXPIRY = timedelta(hours=24)
+
+
+class UnreadableMedia(InvalidInput):
+    """Video file unreadable."""
+
+
+class UploadNotFound(NotFound):
+    """Upload not found"""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoDetails:
+    video: Video
+    files: list[VideoFile]
+    jobs: list[Job]
+
+
+def file_values(info: MediaInfo, path: Path, *, kind: str, filename: str, video_id: int, now: datetime, playlist_filename: str | None = None) -> dict[str, Any]:
+    """The `video_files` row of a probed file."""
+    size = path.stat().st_size
+    duration = info.duration_s
+    bandwidth = int(size * 8 / duration) if duration else int(info.bit_rate or 0)
+    video = info.video
+    return {
+        "video_id": video_id,
+        "kind": kind,
+        "filename": filename,
+        "playlist_filename": playlist_filename,
+        "resolution": info.resolution,
+        "fps": int(video.fps + 0.5) if video else 0,
+        "width": video.width if video else 0,
+        "height": video.height if video else 0,
+        "size": size,
+        "duration_s": duration,
+        "bandwidth": bandwidth,
+        "codecs": codecs_of(path),
+        "has_video": info.has_video,
+        "has_audio": info.has_audio,
+        "created_at": now,
+    }
+
+
+#: Container → its usual extension, for uploads whose name says nothing (multipart parts are
+#: not named) or something else than the content.
+_FORMAT_EXT = {"ogg": ".ogg", "mp3": ".mp3", "wav": ".wav", "flac": ".flac", "avi": ".avi", "mpegts": ".ts", "flv": ".flv", "aac": ".aac"}
+_FAMILY_EXTS = {
+    "mov,mp4,m4a,3gp,3g2,mj2": {".mp4", ".m4v", ".m4a", ".mov", ".3gp"},
+    "matroska,webm": {".mkv", ".webm"},
+    "ogg": {".ogg", ".ogv", ".oga", ".opus"},
+}
+
+
+def extension_for(info: MediaInfo, original_filename: str) -> str:
+    """The stored file's extension (it sets the MIME type runners and players get): the
+    uploaded name's when it fits the container, else the container's own."""
+    ext = Path(original_filename).suffix.lower()
+    if _SAFE_EXT.match(ext) and ext in _FAMILY_EXTS.get(info.format_name, {_FORMAT_EXT.get(info.format_name)}):
+        return ext
+    if info.format_name in _FORMAT_EXT:
+        return _FORMAT_EXT[info.format_name]
+    if info.format_name.startswith("matroska"):
+        return ".webm" if info.video is None or info.video.codec in ("vp8", "vp9", "av1") else ".mkv"
+    return ".mp4" if info.has_video else ".m4a"
+
+
+def probe_upload(path: Path) -> MediaInfo:
+    """Probe an uploaded file and refuse what is not audio or video (pictures included)."""
+    try:
+        info = probe(path)
+    except ProbeError as exc:
+        # The temp file's name means nothing to the uploader.
+        raise UnreadableMedia(f"Video file unreadable: {exc.message.replace(path.name, 'the file')}") from exc
+    if _IMAGE_FORMATS.match(info.format_name) or not info.duration_s or info.duration_s <= 0:
+        raise UnreadableMedia("Video file unreadable: this is a picture, not audio or video")
+    return info
+
+
+def check_image(path: Path) -> str:
+    """A preview must be one decodable JPEG, PNG or WebP picture; returns its extension."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise UnreadableMedia("Preview file unreadable: not an image")
+            codec = container.streams.video[0].codec_context.codec.canonical_name
+            next(container.decode(video=0))
+    except (av.error.FFmpegError, OSError, StopIteration) as exc:
+        raise UnreadableMedia("Preview file unreadable: not an image") from exc
+    ext = _IMAGE_EXT.get(codec)
+    if ext is None:
+        raise UnreadableMedia("Preview file unreadable: a JPEG, PNG or WebP picture is expected")
+    return ext
+
+
+class VideoService:
+    """Videos and their files; the job ladder of each upload."""
+
+    def __init__(
+        self,
+        db: Database,
+        now: Callable[[], datetime],
+        storage: MediaStorage,
+        config: ConfigService,
+        public_url: str,
+        *,
+        new_uuid: Callable[[], str] = lambda: str(uuidlib.uuid4()),
+    ) -> None:
+        self.db = db
+        self.now = now
+        self.storage = storage
+        self.config = config
+        self.public_url = public_url
+        self.new_uuid = new_uuid
+        self.repo = VideoRepository()
+        self.jobs: JobService | None = None
+        #: Called after an upload created local jobs (wakes the local workers).
+        self.on_local_jobs: Callable[[], None] = lambda: None
+        self._janitor_kick = asyncio.Event()
+        self._upload_locks: dict[str, asyncio.Lock] = {}
+
+    # ---- creation -------------------------------------------------------------------------
+
+    async def create(self, *, name: str, media: Path, original_filename: str, preview: Path | None = None) -> Video:
+        """Probe an uploaded file and create the video, its file and its job ladder.
+
+        The temp files are moved into the media tree only once the upload is known to be
+        audio or video; on any failure nothing is left behind (the caller removes its temps).
+
+        Raises:
+            UnreadableMedia: the file (or the preview) is not what it claims to be.
+        """
+        assert self.jobs is not None, "attach the job service first"
+        info = await asyncio.to_thread(probe_upload, media)
+        preview_ext = await asyncio.to_thread(check_image, preview) if preview is not None else ""
+        config = await self.config.current()
+        video_uuid = self.new_uuid()
+        ext = extension_for(info, original_filename)
+        file_name = f"{self.new_uuid()}-{info.resolution}{ext}"
+        target = self.storage.web_dir / file_name
+        preview_name: str | None = None
+        if preview is not None:
+            preview_name = self.new_uuid() + preview_ext
+        elif not info.has_video:
+            preview_name = f"{self.new_uuid()}.png"
+        # Files go into place before the transaction that refers to them; should the process die
+        # in between, these rows let the janitor remove them once the grace period is over.
+        await self.forget_later([target] + ([self.storage.preview_path(preview_name)] if preview_name else []))
+        placed: list[Path] = []
+        try:
+            await asyncio.to_thread(self.storage.place, media, target)
+            placed.append(target)
+            if preview is not None and preview_name is not None:
+                await asyncio.to_thread(self.storage.place, preview, self.storage.preview_path(preview_name))
+                placed.append(self.storage.preview_path(preview_name))
+            elif preview_name is not None:
+                # The audio merge needs a picture; PeerTube falls back to a default preview.
+                path = self.storage.preview_path(preview_name)
+                await asyncio.to_thread(self.storage.write_bytes, path, default_preview_png())
+                placed.append(path)
+            codecs_values = await asyncio.to_thread(file_values, info, target, kind="web", filename=file_name, video_id=0, now=self.now())
+            video, ladder = await self._insert(name, video_uuid, info, codecs_values, preview_name, config)
+        except BaseException:
+            for path in placed:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            raise
+        if ladder and any(j.parent is None for j in ladder):
+            if config.remote_vod:
+                self.jobs.notifier.ping()
+            else:
+                self.on_local_jobs()
+        return video
+
+    async def _insert(self, name: str, video_uuid: str, info: MediaInfo, values: dict[str, Any], preview_name: str | None, config: Any) -> tuple[Video, list[Any]]:
+        assert self.jobs is not None
+        now = self.now()
+        async with self.db.write() as conn:
+            video = await self.repo.insert_video(
+                conn,
+                {
+                    "uuid": video_uuid,
+                    "name": name,
+                    "state": int(VideoState.TO_TRANSCODE if config.transcoding.enabled else VideoState.PUBLISHED),
+                    "duration_s": info.duration_s,
+                    "has_video": info.has_video,
+                    "has_audio": info.has_audio,
+                    "input_resolution": info.resolution,
+                    "input_fps": info.video.fps if info.video else 0.0,
+                    "preview_filename": preview_name,
+                    "created_at": now,
+                    "updated_at": now,
+                    "published_at": None if config.transcoding.enabled else now,
+                },
+            )
+            file = await self.repo.insert_file(conn, {**values, "video_id": video.id})
+            source = SourceFile(file.id, info.resolution, info.video.fps if info.video else 0.0, info.has_audio, info.has_video)
+            ladder = build_vod_ladder(source, config.transcoding, video_uuid=video_uuid, public_url=self.public_url, new_uuid=self.new_uuid)
+            if not ladder:
+                return video, []
+            jobs = await self.jobs.repo.insert_many(conn, [j.spec for j in ladder], [j.uuid for j in ladder], now)
+            await self.repo.link_jobs(conn, video.id, [(job.id, j.required) for job, j in zip(jobs, ladder, strict=True)], local=not config.remote_vod)
+        return video, [j.spec for j in ladder]
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    async def get(self, ident: VideoId) -> Video:
+        async with self.db.read() as conn:
+            video = await self.repo.get(conn, ident)
+        if video is None:
+            raise VideoNotFound()
+        return video
+
+    async def details(self, ident: VideoId) -> VideoDetails:
+        async with self.db.read() as conn:
+            video = await self.repo.get(conn, ident)
+            if video is None:
+                raise VideoNotFound()
+            files = await self.repo.list_files(conn, video.id)
+            jobs = await self.repo.jobs_of(conn, video.id)
+        return VideoDetails(video, files, jobs)
+
+    async def files(self, video: Video) -> list[VideoFile]:
+        async with self.db.read() as conn:
+            return await self.repo.list_files(conn, video.id)
+
+    async def list(self, start: int, count: int, sort: str) -> tuple[int, list[tuple[Video, list[VideoFile]]]]:
+        async with self.db.read() as conn:
+            total, videos = await self.repo.list(conn, start, count, sort)
+            files = await self.repo.list_files_of(conn, [v.id for v in videos])
+        return total, [(v, files.get(v.id, [])) for v in videos]
+
+    # ---- deletion -------------------------------------------------------------------------
+
+    async def delete(self, ident: VideoId) -> None:
+        """Cancel the video's unfinished jobs, drop its rows and queue its files for deletion."""
+        assert self.jobs is not None
+        details = await self.details(ident)
+        for job in details.jobs:
+            if job.state in CANCELLABLE_STATES:
+                with contextlib.suppress(JobNotCancellable):
+                    await self.jobs.cancel(job.uuid)  # an ancestor's cancel may have got it first
+        video = details.video
+        now = self.now()
+        async with self.db.write() as conn:
+            files = await self.repo.list_files(conn, video.id)
+            if not await self.repo.delete_video(conn, video.id):
+                raise VideoNotFound()
+            paths = [self.storage.relative(self.storage.web_dir / f.filename) for f in files if f.kind == "web"]
+            paths.append(self.storage.relative(self.storage.hls_dir(video.uuid)))
+            if video.preview_filename:
+                paths.append(self.storage.relative(self.storage.preview_path(video.preview_filename)))
+            await self.repo.add_garbage(conn, paths, now)
+        self.kick_janitor(0.0)
+
+    # ---- master playlists -----------------------------------------------------------------
+
+    def write_master(self, video_uuid: str, files: list[VideoFile]) -> None:
+        hls = [f for f in files if f.kind == "hls"]
+        if hls:
+            self.storage.write_text(self.storage.hls_dir(video_uuid) / MASTER_PLAYLIST, master_playlist(hls))
+
+    async def rewrite_masters(self) -> int:
+        """Rebuild every master playlist from the rows (start-up: a crash may have left one
+        that lists a rendition whose transaction never committed)."""
+        count = 0
+        start = 0
+        while True:
+            total, page = await self.list(start, 100, "createdAt")
+            for video, files in page:
+                if any(f.kind == "hls" for f in files):
+                    await asyncio.to_thread(self.write_master, video.uuid, files)
+                    count += 1
+            start += 100
+            if start >= total:
+                return count
+
+    # ---- janitor --------------------------------------------------------------------------
+
+    async def forget_later(self, paths: list[Path]) -> None:
+        """Queue files for deletion after the grace period unless a row refers to them by then."""
+        async with self.db.write() as conn:
+            await self.repo.add_garbage(conn, [self.storage.relative(p) for p in paths], self.now() + ORPHAN_GRACE)
+
+    def kick_janitor(self, delay_s: float = 1.0) -> None:
+        """Sweep soon. Callers queue garbage inside a transaction that commits after they
+        return, so the sweep waits a moment to find it committed."""
+        asyncio.get_running_loop().call_later(delay_s, self._janitor_kick.set)
+
+    async def sweep(self) -> int:
+        """Delete due garbage that no file row refers to; returns how many paths went."""
+        now = self.now()
+        async with self.db.read() as conn:
+            due = await self.repo.due_garbage(conn, now)
+            names = {Path(p).name for _, p in due}
+            referenced = await self.repo.referenced_filenames(conn, names)
+            stale_uploads = await self.repo.list_stale_uploads(conn, now - UPLOAD_EXPIRY)
+        done: list[int] = []
+        for garbage_id, path in due:
+            if Path(path).name not in referenced:
+                try:
+                    await asyncio.to_thread(self.storage.remove, path)
+                except (OSError, ValueError):
+                    log.exception("could not delete %s", path)
+                    continue
+            done.append(garbage_id)
+        if done:
+            async with self.db.write() as conn:
+                await self.repo.drop_garbage(conn, done)
+        for upload_id in stale_uploads:
+            await self.cancel_upload(upload_id)
+        return len(done)
+
+    async def run_janitor(self, interval_s: float = 30.0) -> None:
+        """Sweep now, then whenever kicked or every `interval_s`; one bad pass is logged."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("media janitor pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._janitor_kick.wait(), timeout=interval_s)
+            self._janitor_kick.clear()
+
+    # ---- resumable uploads ----------------------------------------------------------------
+
+    async def start_upload(self, user_id: int, *, size: int, filename: str, metadata: dict[str, Any]) -> str:
+        upload_id = secrets.token_hex(16)
+        now = self.now()
+        path = self.storage.resumable_path(upload_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        async with self.db.write() as conn:
+            await self.repo.insert_upload(
+                conn,
+                {"id": upload_id, "user_id": user_id, "size": size, "filename": filename, "metadata": metadata, "created_at": now, "updated_at": now},
+            )
+        return upload_id
+
+    async def get_upload(self, upload_id: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            upload = await self.repo.get_upload(conn, upload_id)
+        if upload is None:
+            raise UploadNotFound()
+        return upload
+
+    async def touch_upload(self, upload_id: str) -> None:
+        async with self.db.write() as conn:
+            await self.repo.touch_upload(conn, upload_id, self.now())
+
+    async def cancel_upload(self, upload_id: str) -> bool:
+        self._upload_locks.pop(upload_id, None)
+        async with self.db.write() as conn:
+            deleted = await self.repo.delete_upload(conn, upload_id)
+        with contextlib.suppress(FileNotFoundError):
+            self.storage.resumable_path(upload_id).unlink()
+        return deleted
+
+    async def received_bytes(self, upload_id: str) -> int:
+        path = self.storage.resumable_path(upload_id)
+        return path.stat().st_size if path.exists() else 0
+
+    async def write_chunk(self, upload_id: str, start: int, length: int, chunks: AsyncIterator[bytes]) -> int:
+        """Write a chunk at `start` (at most `length` bytes) and return the bytes held now.
+
+        Whatever arrives before a dropped connection is kept: the client asks how much we have
+        (`Content-Range: bytes */total`) and resumes from there. Chunks of one upload are
+        written one at a time.
+        """
+        lock = self._upload_locks.setdefault(upload_id, asyncio.Lock())
+        async with lock:
+            path = self.storage.resumable_path(upload_id)
+            received = path.stat().st_size if path.exists() else 0
+            if start > received:
+                return received  # a gap: the client must resume from what we have
+            written = 0
+            # Plain writes of network-sized chunks to a local file: cheaper than a thread hop each.
+            with open(path, "r+b" if path.exists() else "w+b") as handle:  # noqa: ASYNC230
+                handle.truncate(start)
+                handle.seek(start)
+                try:
+                    async for chunk in chunks:
+                        room = length - written
+                        if room <= 0:
+                            break
+                        handle.write(chunk[:room])
+                        # Flushed as it comes: bytes a dropped connection delivered are kept,
+                        # and a status query sees them.
+                        handle.flush()
+                        written += min(len(chunk), room)
+                finally:
+                    handle.flush()
+            await self.touch_upload(upload_id)
+            return start + written
+
+    async def finish_upload(self, upload_id: str) -> Video:
+        """All bytes are in: create the video (or refuse it) and forget the upload either way."""
+        upload = await self.get_upload(upload_id)
+        path = self.storage.resumable_path(upload_id)
+        metadata = upload["metadata"]
+        try:
+            return await self.create(name=str(metadata.get("name") or Path(upload["filename"]).stem), media=path, original_filename=upload["filename"])
+        finally:
+            await self.cancel_upload(upload_id)
+
+    # ---- video state ----------------------------------------------------------------------
+
+    async def settle(self, job: Job) -> None:
+        """Re-decide the state of the video of a job that just ended badly (or was cancelled)."""
+        now = self.now()
+        async with self.db.write() as conn:
+            video_id = await self.repo.video_of_job(conn, job.id)
+            if video_id is None:
+                return
+            video = await self.repo.lock(conn, video_id)
+            if video is None:
+                return
+            decided = next_video_state(video.state, await self.repo.job_states(conn, video_id))
+            if decided is not video.state:
+                error = job.error if decided is VideoState.TRANSCODING_FAILED else None
+                await self.repo.set_state(conn, video_id, video.state, decided, now, error=error)
+
+    async def job_is_local(self, job_id: int) -> bool:
+        async with self.db.read() as conn:
+            return await self.repo.is_local_job(conn, job_id)

@@ -1,0 +1,182 @@
+"""`offload videos …`: upload files to an instance (resumable, with a progress bar) and list them.
+
+Uploads use PeerTube's resumable protocol, so a dropped connection resumes where the instance
+stopped receiving instead of starting over.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+__all__ = ["videos_app"]
+
+videos_app = typer.Typer(help="Upload and list videos.", no_args_is_help=True)
+console = Console(stderr=True)
+
+#: Network calls give up after this long without progress.
+TIMEOUT_S = 60.0
+#: A chunk that fails is retried (after asking the instance how far it got) this many times.
+CHUNK_RETRIES = 5
+
+UrlOpt = Annotated[str, typer.Option("--url", help="Instance URL.", envvar="OFFLOAD_URL")]
+UserOpt = Annotated[str, typer.Option("--username", help="Admin user name.", envvar="OFFLOAD_USERNAME")]
+PasswordOpt = Annotated[str | None, typer.Option("--password", help="Admin password (prompted when missing).", envvar="OFFLOAD_ADMIN_PASSWORD")]
+
+
+class UploadFailed(Exception):
+    """The instance refused the upload."""
+
+
+def _login(client: httpx.Client, username: str, password: str) -> str:
+    oauth = client.get("/api/v1/oauth-clients/local")
+    oauth.raise_for_status()
+    r = client.post("/api/v1/users/token", data={**oauth.json(), "grant_type": "password", "username": username, "password": password})
+    if r.status_code != 200:
+        raise UploadFailed(f"login refused: {_detail(r)}")
+    return str(r.json()["access_token"])
+
+
+def _detail(r: httpx.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return f"HTTP {r.status_code}"
+    return str(body.get("detail") or body.get("error") or body) if isinstance(body, dict) else str(body)
+
+
+def _held(r: httpx.Response) -> int:
+    match = re.fullmatch(r"bytes=0-(\d+)", r.headers.get("range", ""))
+    return int(match.group(1)) + 1 if match else 0
+
+
+def upload_file(client: httpx.Client, path: Path, name: str, chunk_bytes: int, progress: Progress) -> dict[str, Any]:
+    """Send one file resumably; returns the instance's `{id, uuid, shortUUID}`."""
+    size = path.stat().st_size
+    r = client.post(
+        "/api/v1/videos/upload-resumable",
+        json={"name": name, "filename": path.name},
+        headers={"X-Upload-Content-Length": str(size), "X-Upload-Content-Type": "application/octet-stream"},
+    )
+    if r.status_code != 201:
+        raise UploadFailed(_detail(r))
+    location = r.headers["location"]
+    task = progress.add_task(path.name, total=size)
+    offset, failures = 0, 0
+    with path.open("rb") as handle:
+        while True:
+            handle.seek(offset)
+            data = handle.read(chunk_bytes)
+            try:
+                r = client.put(location, content=data, headers={"Content-Range": f"bytes {offset}-{offset + len(data) - 1}/{size}"})
+            except httpx.TransportError:
+                failures += 1
+                if failures > CHUNK_RETRIES:
+                    raise
+                time.sleep(min(2.0**failures, 30.0))
+                # Ask how much arrived before the connection broke, and go on from there.
+                r = client.put(location, content=b"", headers={"Content-Range": f"bytes */{size}"})
+            if r.status_code == 308:
+                offset = _held(r)
+                progress.update(task, completed=offset)
+                continue
+            if r.status_code == 200:
+                progress.update(task, completed=size)
+                return dict(r.json()["video"])
+            raise UploadFailed(_detail(r))
+
+
+def _playable_url(video: dict[str, Any]) -> str | None:
+    if video.get("streamingPlaylists"):
+        return str(video["streamingPlaylists"][0]["playlistUrl"])
+    if video.get("files"):
+        return str(video["files"][0]["fileUrl"])
+    return None
+
+
+def _wait(client: httpx.Client, uuid: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    with console.status(f"transcoding {uuid}…"):
+        while True:
+            video = client.get(f"/api/v1/videos/{uuid}").json()
+            if video["state"]["id"] != 2 or time.monotonic() > deadline:
+                return dict(video)
+            time.sleep(1.0)
+
+
+@videos_app.command("upload")
+def upload(
+    files: Annotated[list[Path], typer.Argument(help="Video or audio files.", exists=True, dir_okay=False, readable=True)],
+    url: UrlOpt = "http://127.0.0.1:9000",
+    username: UserOpt = "root",
+    password: PasswordOpt = None,
+    name: Annotated[str | None, typer.Option(help="Video name (one file only; default: the file name).")] = None,
+    chunk_mb: Annotated[int, typer.Option(help="Chunk size in MiB.", min=1)] = 8,
+    wait: Annotated[bool, typer.Option(help="Wait until each video is published (or fails).")] = False,
+    wait_timeout_s: Annotated[float, typer.Option(help="How long --wait waits per video.")] = 600.0,
+) -> None:
+    """Upload files (resumable) and print where to find them."""
+    if name is not None and len(files) > 1:
+        raise typer.BadParameter("--name works with one file only")
+    if password is None:
+        password = typer.prompt(f"password of {username}", hide_input=True)
+    failed = 0
+    with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
+        try:
+            token = _login(client, username, password)
+        except (UploadFailed, httpx.HTTPError) as exc:
+            console.print(f"[red]cannot log in to {url}:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        client.headers["Authorization"] = f"Bearer {token}"
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+        for path in files:
+            title = name or path.stem
+            if len(title) < 3:
+                title = f"{title} video"
+            try:
+                with Progress(*columns, console=console, transient=False) as progress:
+                    video = upload_file(client, path, title[:120], chunk_mb * 1024 * 1024, progress)
+            except (UploadFailed, httpx.HTTPError) as exc:
+                console.print(f"[red]{path.name}: refused[/red] {exc}")
+                failed += 1
+                continue
+            console.print(f"[green]{path.name}[/green] → video {video['uuid']}  {url.rstrip('/')}/api/v1/videos/{video['uuid']}")
+            if wait:
+                details = _wait(client, video["uuid"], wait_timeout_s)
+                state = details["state"]["label"]
+                playable = _playable_url(details)
+                if details["state"]["id"] == 1 and playable:
+                    console.print(f"  {state}: {playable}")
+                    typer.echo(playable)
+                else:
+                    console.print(f"  [red]{state}[/red] {details.get('transcodingError') or ''}")
+                    failed += 1
+    if failed:
+        raise typer.Exit(1)
+
+
+@videos_app.command("list")
+def list_videos(url: UrlOpt = "http://127.0.0.1:9000", count: Annotated[int, typer.Option(min=1, max=100)] = 15) -> None:
+    """List the newest videos with their state."""
+    with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
+        body = client.get("/api/v1/videos", params={"count": count}).json()
+    table = Table("id", "uuid", "name", "duration", "state")
+    for v in body["data"]:
+        table.add_row(str(v["id"]), v["uuid"], v["name"], f"{v['duration']} s", v["state"]["label"])
+    Console().print(table)
+    console.print(f"{body['total']} video(s)")

@@ -1,0 +1,165 @@
+"""Where media files live under the data directory, and the only ways they are written.
+
+```
+<data>/web-videos/<file>                               web videos (and uploads until optimized)
+<data>/streaming-playlists/hls/<video uuid>/<file>     HLS renditions, resolution + master playlists
+<data>/previews/<file>                                 preview images
+<data>/tmp/uploads/ , <data>/tmp/resumable/<id>        uploads in flight (same filesystem)
+```
+
+Files appear only through `os.replace` of a complete temp file in the same directory, so a
+reader or a crash never sees half a file; names are unique per file, so a replaced rendition
+is a new name and the old one is deleted later (see `media_garbage`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+from offload.domain.videos import VideoFile
+
+__all__ = ["MIME_TYPES", "MediaStorage", "default_preview_png", "mime_type"]
+
+#: Content types of what we serve (the stdlib's table lacks HLS and differs across systems).
+MIME_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".ogv": "video/ogg",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".aac": "audio/aac",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".json": "application/json",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
+
+
+def mime_type(name: str) -> str:
+    return MIME_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+class MediaStorage:
+    """Paths of the media tree and atomic writes into it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir.resolve()
+        self.web_dir = self.root / "web-videos"
+        self.hls_root = self.root / "streaming-playlists" / "hls"
+        self.previews_dir = self.root / "previews"
+        self.tmp_dir = self.root / "tmp"
+        #: Where multipart uploads (ours and runners') stream their file parts.
+        self.upload_tmp_dir = self.tmp_dir / "uploads"
+        self.resumable_dir = self.tmp_dir / "resumable"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.web_dir, self.hls_root, self.previews_dir, self.upload_tmp_dir, self.resumable_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # ---- paths ----------------------------------------------------------------------------
+
+    def hls_dir(self, video_uuid: str) -> Path:
+        return self.hls_root / video_uuid
+
+    def file_path(self, video_uuid: str, file: VideoFile) -> Path:
+        if file.kind == "hls":
+            return self.hls_dir(video_uuid) / file.filename
+        return self.web_dir / file.filename
+
+    def playlist_path(self, video_uuid: str, file: VideoFile) -> Path | None:
+        return self.hls_dir(video_uuid) / file.playlist_filename if file.playlist_filename else None
+
+    def preview_path(self, filename: str) -> Path:
+        return self.previews_dir / filename
+
+    def resumable_path(self, upload_id: str) -> Path:
+        return self.resumable_dir / upload_id
+
+    def relative(self, path: Path) -> str:
+        """A path as stored in the database: relative to the data dir, so the dir can move."""
+        return str(path.resolve().relative_to(self.root))
+
+    def absolute(self, relative: str) -> Path:
+        path = (self.root / relative).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"{relative!r} is outside the data directory")
+        return path
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    def place(self, source: Path, target: Path) -> None:
+        """Move a finished file into place atomically (copy + rename across filesystems)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+            return
+        except OSError:
+            pass  # another filesystem: copy next to the target first
+        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(FileNotFoundError):
+            source.unlink()
+
+    def write_text(self, target: Path, text: str) -> None:
+        """Replace a text file atomically: readers see the old or the new playlist, never half."""
+        self.write_bytes(target, text.encode("utf-8"))
+
+    def write_bytes(self, target: Path, data: bytes) -> None:
+        """Replace a file atomically with `data` (written, flushed, synced, then renamed)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def remove(self, relative: str) -> None:
+        """Delete a file or directory of the media tree; a missing one is already gone."""
+        path = self.absolute(relative)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def default_preview_png(width: int = 640, height: int = 360, rgb: tuple[int, int, int] = (24, 24, 32)) -> bytes:
+    """A plain dark PNG: the preview of an audio upload that came without one."""
+    row = b"\x00" + bytes(rgb) * width
+    raw = zlib.compress(row * height, 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")

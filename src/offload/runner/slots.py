@@ -1,0 +1,22 @@
+"""Capacity decisions, as pure functions: may this runner take one more job of a type?"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+__all__ = ["can_take", "free_slots"]
+
+
+def free_slots(concurrency: int, running: Counter[str]) -> int:
+    """How many more jobs fit under the global limit."""
+    return max(0, concurrency - sum(running.values()))
+
+
+def can_take(job_type: str, running: Counter[str], concurrency: int, type_limits: Mapping[str, int]) -> bool:
+    """Whether a job of `job_type` fits: under the global limit, and under its type's own limit
+    when one is configured (a type limited to 0 is never taken)."""
+    if free_slots(concurrency, running) == 0:
+        return False
+    limit = type_limits.get(job_type)
+    return limit is None or running[job_type] < limit

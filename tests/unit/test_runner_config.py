@@ -1,0 +1,169 @@
+"""The runner's config.toml: official keys and defaults, tomlkit round trips, XDG paths."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from offload.runner.config import RegisteredInstance, RunnerConfig, default_document, runner_paths
+
+USER_FILE = """# runner on the basement box
+registeredInstances = []
+
+[jobs]
+concurrency = 3 # the box has 8 cores
+typeConcurrency = { "vod-hls-transcoding" = 1 }
+someFutureKey = "kept"
+
+[ffmpeg]
+threads = 0
+nice = 10
+path = "/opt/ffmpeg/bin/ffmpeg"
+
+[transcription]
+engine = "openai-whisper"
+model = "small"
+
+[custom]
+hello = "world"
+"""
+
+
+def _write(tmp_path: Path, text: str = USER_FILE) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+class TestDefaults:
+    def test_fresh_document_has_the_official_keys(self) -> None:
+        """registeredInstances, [jobs] concurrency 2, [ffmpeg] threads 2 nice 20, [transcription]."""
+        expected = {
+            "registeredInstances": [],
+            "jobs": {"concurrency": 2},
+            "ffmpeg": {"threads": 2, "nice": 20},
+            "transcription": {"engine": "whisper-ctranslate2", "model": "small"},
+        }
+
+        assert expected == tomllib.loads(default_document().as_string())
+
+    def test_missing_file_reads_as_defaults(self, tmp_path: Path) -> None:
+        """No file: defaults, nothing written."""
+        config = RunnerConfig.load(tmp_path / "config.toml")
+
+        assert (2, 2, 20, None, [], False) == (
+            config.concurrency,
+            config.ffmpeg_threads,
+            config.ffmpeg_nice,
+            config.ffmpeg_path,
+            config.registered_instances,
+            (tmp_path / "config.toml").exists(),
+        )
+
+
+class TestReads:
+    def test_user_values_and_our_extensions(self, tmp_path: Path) -> None:
+        """concurrency, threads, nice, [ffmpeg] path and per-type limits are read."""
+        config = RunnerConfig.load(_write(tmp_path))
+
+        assert (3, 0, 10, "/opt/ffmpeg/bin/ffmpeg", {"vod-hls-transcoding": 1}) == (
+            config.concurrency,
+            config.ffmpeg_threads,
+            config.ffmpeg_nice,
+            config.ffmpeg_path,
+            config.type_concurrency,
+        )
+
+    def test_official_registration_tables(self, tmp_path: Path) -> None:
+        """[[registeredInstances]] as the Node runner writes them, same URL twice allowed."""
+        text = (
+            '[[registeredInstances]]\nurl = "https://a.example"\nrunnerToken = "ptrt-1"\nrunnerName = "one"\n'
+            '[[registeredInstances]]\nurl = "https://a.example"\nrunnerToken = "ptrt-2"\nrunnerName = "two"\nrunnerDescription = "gpu"\n'
+        )
+
+        config = RunnerConfig.load(_write(tmp_path, text))
+
+        assert [
+            RegisteredInstance("https://a.example", "ptrt-1", "one"),
+            RegisteredInstance("https://a.example", "ptrt-2", "two", "gpu"),
+        ] == config.registered_instances
+
+
+class TestRoundTrip:
+    def test_adding_a_registration_keeps_comments_and_unknown_keys(self, tmp_path: Path) -> None:
+        """Everything the user wrote is still there, byte for byte, after a rewrite."""
+        path = _write(tmp_path)
+        config = RunnerConfig.load(path)
+
+        config.add_instance(RegisteredInstance("https://v.example", "ptrt-9", "basement", "8 cores"))
+        config.save()
+
+        text = path.read_text()
+        for line in USER_FILE.splitlines():
+            if line and not line.startswith("registeredInstances"):
+                assert line in text
+        assert [RegisteredInstance("https://v.example", "ptrt-9", "basement", "8 cores")] == RunnerConfig.load(path).registered_instances
+
+    def test_removing_one_registration_keeps_the_other(self, tmp_path: Path) -> None:
+        """Unregistering drops exactly the (url, name) entry."""
+        path = _write(tmp_path)
+        config = RunnerConfig.load(path)
+        config.add_instance(RegisteredInstance("https://v.example", "ptrt-1", "one"))
+        config.add_instance(RegisteredInstance("https://v.example", "ptrt-2", "two"))
+        config.save()
+
+        config = RunnerConfig.load(path)
+        removed = config.remove_instance("https://v.example/", "one")
+        config.save()
+
+        assert (True, ["two"]) == (removed, [r.runner_name for r in RunnerConfig.load(path).registered_instances])
+        assert "# the box has 8 cores" in path.read_text()
+
+    def test_removing_the_last_registration_leaves_an_empty_array(self, tmp_path: Path) -> None:
+        """The file stays loadable by the Node runner: `registeredInstances = []`."""
+        path = _write(tmp_path)
+        config = RunnerConfig.load(path)
+        config.add_instance(RegisteredInstance("https://v.example", "ptrt-1", "one"))
+        config.save()
+
+        config = RunnerConfig.load(path)
+        config.remove_instance("https://v.example", "one")
+        config.save()
+
+        assert [] == tomllib.loads(path.read_text())["registeredInstances"]
+
+    def test_fresh_file_round_trips(self, tmp_path: Path) -> None:
+        """Saving defaults then a registration gives valid TOML with both."""
+        path = tmp_path / "sub" / "config.toml"
+        config = RunnerConfig.load(path)
+        config.add_instance(RegisteredInstance("http://127.0.0.1:9000", "ptrt-1", "r"))
+        config.save()
+
+        parsed = tomllib.loads(path.read_text())
+        assert (2, [{"url": "http://127.0.0.1:9000", "runnerToken": "ptrt-1", "runnerName": "r"}]) == (parsed["jobs"]["concurrency"], parsed["registeredInstances"])
+
+
+class TestPaths:
+    def test_xdg_locations_per_id(self) -> None:
+        """config, state (socket, lock) and cache live under XDG dirs, one folder per id."""
+        env = {"HOME": "/home/u", "XDG_CONFIG_HOME": "/cfg", "XDG_CACHE_HOME": "/cache"}
+
+        paths = runner_paths("gpu", environ=env)
+
+        assert (Path("/cfg/offload-runner/gpu/config.toml"), Path("/home/u/.local/share/offload-runner/gpu"), Path("/cache/offload-runner/gpu")) == (
+            paths.config_file,
+            paths.state_dir,
+            paths.cache_dir,
+        )
+
+    def test_config_dir_reuses_an_existing_node_runner_folder(self) -> None:
+        """--config-dir points at the folder holding config.toml."""
+        paths = runner_paths("default", Path("/home/u/.config/peertube-runner-nodejs/default"), environ={"HOME": "/home/u"})
+
+        assert Path("/home/u/.config/peertube-runner-nodejs/default/config.toml") == paths.config_file
+
+    def test_overlong_socket_paths_get_a_short_stable_alias(self) -> None:
+        """sun_path is ~108 bytes: deep state dirs use a hashed name in the temp dir."""
+        deep = runner_paths("default", environ={"HOME": "/h", "XDG_DATA_HOME": "/" + "d" * 120})
+
+        assert (deep.socket, True) == (runner_paths("default", environ={"HOME": "/h", "XDG_DATA_HOME": "/" + "d" * 120}).socket, len(str(deep.socket)) < 100)
