@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/offload demo
 
 ## The whole test suite. pytest's exit code is kept: 5 (no tests ran) fails the build.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -11,12 +11,18 @@ import typer
 from rich.console import Console
 
 from offload import __version__
+from offload.admin_cli import admin_app
+from offload.media.cli import videos_app
+from offload.runner.cli import runner_app
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="Offload: remote runners for video platforms.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.add_typer(runner_app, name="runner")
+app.add_typer(videos_app, name="videos")
 
 console = Console(stderr=True)
 
@@ -88,34 +94,20 @@ def db_upgrade(config: ConfigOpt = None) -> None:
 
 @app.command()
 def demo(
-    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data.")] = Path("offload-data/demo"),
-    port: Annotated[int, typer.Option(help="Port of the demo instance.")] = 9000,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data (wiped at start).")] = Path("offload-data/demo"),
+    port: Annotated[int, typer.Option(help="Port of the demo instance (another free one if taken).")] = 9000,
+    exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="Stop once the clip is transcoded.")] = False,
 ) -> None:
-    """The main job: an instance on SQLite, printing where to look (Ctrl-C to stop)."""
-    import uvicorn
+    """The main job: instance on SQLite + local runner transcoding a generated clip."""
+    from offload.demo import run_demo
 
-    from offload.http.app import create_app
-
-    # The demo keeps its admin password in its data dir so a second run can print it again.
-    data_dir.mkdir(parents=True, exist_ok=True)
-    password_file = data_dir / "admin-password.txt"
-    if not password_file.exists():
-        import secrets
-
-        password_file.write_text(secrets.token_urlsafe(12) + "\n")
-        password_file.chmod(0o600)
-    password = password_file.read_text().strip()
-    settings = _settings(None, data_dir=data_dir, listen=f"127.0.0.1:{port}", admin_password=password)
-    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    async def ready(services: Any, generated: str | None) -> None:
-        await _print_ready(services, generated)
-        console.print(f"  admin login: [bold]root[/bold] / [bold]{password}[/bold] (also in {password_file})")
-        console.print(f"  admin API: {settings.public_url}/api/v1/runners (Bearer token from /api/v1/users/token)")
-        console.print(f"  data: {settings.data_dir.resolve()}")
-        console.print("  Ctrl-C stops the instance.")
-
-    uvicorn.run(create_app(settings, on_ready=ready), host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio")
+    try:
+        result = run_demo(data_dir, port, exit_when_done=exit_when_done, console=Console(soft_wrap=True))
+    except (RuntimeError, TimeoutError) as exc:
+        console.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if not result.published:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -15,11 +15,13 @@ from fastapi import FastAPI
 from offload import __version__
 from offload.domain.jobs import JobType
 from offload.http.errors import install_error_handlers
-from offload.http.routes import admin_api, oauth_api, runner_api
+from offload.http.routes import admin_api, oauth_api, runner_api, ui_admin
+from offload.http.routes import config_api, files_api, static, videos_api
 from offload.http.services import Services, utcnow
 from offload.http.socket import RunnerSockets
 from offload.instance.accounts import AccountService
 from offload.instance.jobs import JobService
+from offload.instance.media import MediaPipeline
 from offload.instance.notifier import AvailableJobsNotifier
 from offload.instance.ratelimit import RateLimiter
 from offload.instance.results import JobHandler, KeepFilesHandler
@@ -62,6 +64,8 @@ def create_app(
         runners = RunnerService(db, now, last_contact_interval_s=settings.last_contact_interval_s)
         default_handler = KeepFilesHandler(settings.data_dir)
         handlers: dict[JobType, JobHandler] = {t: default_handler for t in JobType}
+        media = MediaPipeline(db, now, settings)
+        handlers.update(media.handlers())
         jobs = JobService(
             db,
             now,
@@ -71,6 +75,7 @@ def create_app(
             stalled_completing_s=settings.stalled_completing_s,
             success_wait_s=settings.success_wait_s,
         )
+        media.attach(jobs)
         accounts = AccountService(db, now, access_ttl_s=settings.access_token_ttl_s, refresh_ttl_s=settings.refresh_token_ttl_s)
         services = Services(
             settings=settings,
@@ -80,7 +85,7 @@ def create_app(
             accounts=accounts,
             notifier=notifier,
             rate_limiter=RateLimiter(settings.rate_limit_max, settings.rate_limit_window_s),
-            extras={"sockets": sockets},
+            extras={"sockets": sockets, "media": media},
         )
         sockets.runners = runners
         app.state.services = services
@@ -90,6 +95,7 @@ def create_app(
         recovered = await jobs.recover_interrupted_completions()
         if recovered:
             log.warning("re-queued %d job(s) whose completion was interrupted", recovered)
+        await media.start()
         for plugin in plugins or []:
             result = plugin(app, services)
             if asyncio.iscoroutine(result):
@@ -105,6 +111,7 @@ def create_app(
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
+            await media.stop()
             await jobs.drain()
             await notifier.close()
             await db.dispose()
@@ -114,11 +121,18 @@ def create_app(
         version=__version__,
         description="PeerTube-compatible remote runner API",
         lifespan=lifespan,
+        # Never redirect: a runner's POST turned into a GET loses its JSON body.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     app.include_router(runner_api.router)
     app.include_router(admin_api.router)
     app.include_router(oauth_api.router)
+    app.include_router(videos_api.router)
+    app.include_router(files_api.router)
+    app.include_router(config_api.router)
+    app.include_router(static.router)
+    app.include_router(ui_admin.router)
 
     @app.get("/api/v1/ping", tags=["ops"])
     async def ping() -> dict[str, str]:
