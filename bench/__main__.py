@@ -19,8 +19,16 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.connections import connected_runners
-from bench.dispatch import DbFactory, dispatch_latency, dispatch_throughput, scale_with_history, tmp_work
+from bench.dispatch import (
+    DbFactory,
+    dispatch_latency,
+    dispatch_throughput,
+    scale_with_history,
+    tmp_work,
+)
 from bench.harness import Row
+from bench.overhead import runner_overhead
+from bench.transfer import transfer_memory
 from offload.testing import PgCluster, find_pg_bin, pg_cluster
 
 __all__ = ["main"]
@@ -69,6 +77,9 @@ def main() -> None:
             sizes = [1_000, 10_000] if quick else [1_000, 100_000, 1_000_000]
             rows += asyncio.run(scale_with_history(databases, sizes, samples=30 if quick else 200, work=work))
             rows += asyncio.run(connected_runners(50 if quick else 1000, work))
+        # No database choice in these two: they measure the runner and the file paths.
+        rows += runner_overhead(clip_s=4 if quick else 20, repeats=1 if quick else 3, work=work)
+        rows += transfer_memory([10, 100] if quick else [100, 1024], work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     elapsed = time.perf_counter() - started

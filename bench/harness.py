@@ -23,7 +23,7 @@ from offload.store.database import Database
 from offload.store.tables import runner_jobs
 from offload.testing import ADMIN_PASSWORD, free_port, login, wait_until
 
-__all__ = ["Row", "bulk_insert_jobs", "percentile", "rss_kib", "serve_subprocess", "small_payload"]
+__all__ = ["Row", "bulk_insert_jobs", "median", "percentile", "rss_kib", "serve_subprocess", "small_payload"]
 
 
 @dataclass

@@ -21,6 +21,9 @@ from tests.support import PgCluster, RunningInstance, find_pg_bin, pg_cluster, s
 
 REQUIRE_POSTGRES = os.environ.get("OFFLOAD_REQUIRE_POSTGRES") == "1"
 
+# Fixture modules shared by several test files (media clips, conformance clients).
+pytest_plugins = ["tests.clips", "tests.conformance"]
+
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PgCluster | None]:

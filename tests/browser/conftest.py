@@ -59,20 +59,6 @@ def _devtools_url(port: int) -> str | None:
         return None
 
 
-@pytest.fixture(autouse=True)
-def _browser_tests_run_on_sqlite(request: pytest.FixtureRequest) -> None:
-    callspec = getattr(request.node, "callspec", None)
-    if (
-        "page" in request.fixturenames
-        and callspec is not None
-        and callspec.params.get("database_url") == "postgres"
-    ):
-        pytest.skip(
-            "browser tests run on SQLite only: the pages read the same services "
-            "that the API tests cover on PostgreSQL"
-        )
-
-
 @pytest.fixture(scope="session")
 def chromium_cdp() -> Iterator[str]:
     """The DevTools endpoint of a headless chromium that lives for the whole session."""

@@ -14,6 +14,9 @@ from tests.ladder import register_runner
 from tests.media import make_clip
 from tests.support import RunningInstance
 
+# The pages read the same services the API suites cover on both databases: SQLite is enough here.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 #: Polled regions refresh every 2 s: give them a few rounds on a busy two-core machine.
 LIVE_TIMEOUT_MS = 10_000
 #: Local ffmpeg transcoding of a 1 s clip, shared with whatever else runs on two cores.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Dialog, Page, expect
 
 from offload.domain.jobs import JobState
@@ -11,6 +12,9 @@ from tests.browser.helpers import log_in, screenshot
 from tests.browser.runner_calls import accept_job, post_progress
 from tests.ladder import enqueue_upload_ladder, register_runner
 from tests.support import ADMIN_PASSWORD, RunningInstance
+
+# The pages read the same services the API suites cover on both databases: SQLite is enough here.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 #: Polled regions refresh every 2 s: give them a few rounds on a busy two-core machine.
 LIVE_TIMEOUT_MS = 10_000

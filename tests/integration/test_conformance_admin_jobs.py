@@ -6,10 +6,9 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 
+from tests.conformance import BAD_PAGINATION, assert_problem, user_client
 from tests.ladder import enqueue_upload_ladder
-from tests.conformance import BAD_PAGINATION, admin, anon, assert_problem, user_client  # noqa: F401  (fixtures)
 from tests.support import RunningInstance
 
 JOBS = "/api/v1/runners/jobs"

@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 
+from tests.conformance import BAD_PAGINATION, assert_problem, user_client
 from tests.ladder import register_runner
-from tests.conformance import BAD_PAGINATION, admin, anon, assert_problem, user_client  # noqa: F401  (fixtures)
 from tests.support import RunningInstance
 
 TOKENS = "/api/v1/runners/registration-tokens"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.clips import HttpRunner, MediaClips, jobs_of, media_clips, upload  # noqa: F401  (fixture)
+from tests.clips import HttpRunner, MediaClips, jobs_of, upload
 from tests.support import RunningInstance
 
 

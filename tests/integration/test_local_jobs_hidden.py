@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.clips import MediaClips, jobs_of, media_clips, upload  # noqa: F401  (fixture)
+from tests.clips import MediaClips, jobs_of, upload
 from tests.ladder import register_runner
 from tests.support import RunningInstance
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from offload.media.probe import probe
-from tests.clips import HttpRunner, MediaClips, jobs_of, make, media_clips, set_config, upload  # noqa: F401  (fixture)
+from tests.clips import HttpRunner, MediaClips, jobs_of, make, set_config, upload
 from tests.support import RunningInstance, start_instance, wait_until
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.clips import MediaClips, jobs_of, media_clips, set_config, upload  # noqa: F401  (fixture)
+from tests.clips import MediaClips, jobs_of, set_config, upload
 from tests.support import RunningInstance, wait_until
 
 WAITING, PENDING = 5, 1

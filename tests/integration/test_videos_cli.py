@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from offload.cli import app
-from tests.clips import MediaClips, media_clips  # noqa: F401  (fixture)
+from tests.clips import MediaClips
 from tests.support import ADMIN_PASSWORD, RunningInstance, start_instance
 
 pytestmark = pytest.mark.slow

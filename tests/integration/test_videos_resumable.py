@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.clips import MediaClips, media_clips  # noqa: F401  (fixture)
+from tests.clips import MediaClips
 from tests.support import RunningInstance, wait_until
 
 

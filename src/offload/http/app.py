@@ -15,8 +15,16 @@ from fastapi import FastAPI
 from offload import __version__
 from offload.domain.jobs import JobType
 from offload.http.errors import install_error_handlers
-from offload.http.routes import admin_api, oauth_api, runner_api, ui_admin
-from offload.http.routes import config_api, files_api, static, videos_api
+from offload.http.routes import (
+    admin_api,
+    config_api,
+    files_api,
+    oauth_api,
+    runner_api,
+    static,
+    ui_admin,
+    videos_api,
+)
 from offload.http.services import Services, utcnow
 from offload.http.socket import RunnerSockets
 from offload.instance.accounts import AccountService

@@ -165,9 +165,12 @@ class JobService:
         async with self.db.read() as conn:
             return await self.repo.list_available(conn, job_types)
 
-    async def accept(self, job_uuid: str, runner: Runner) -> tuple[Job, str]:
-        """PENDING → PROCESSING for this runner; returns the job and its one-attempt token."""
-        job = await self.get(job_uuid)
+    async def accept(self, job: Job, runner: Runner) -> tuple[Job, str]:
+        """PENDING → PROCESSING for this runner; returns the job and its one-attempt token.
+
+        `job` is the caller's fresh read: the conditional UPDATE decides the race anyway, so
+        reading it again here would only cost a round trip.
+        """
         check_acceptable(job)
         job_token = tokens.new_job_token()
         now = self.now()

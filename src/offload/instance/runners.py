@@ -6,7 +6,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from offload.domain import tokens
-from offload.domain.errors import RegistrationTokenNotFound, RunnerNameTaken, RunnerNotFound, UnknownRunnerToken
+from offload.domain.errors import (
+    RegistrationTokenNotFound,
+    RunnerNameTaken,
+    RunnerNotFound,
+    UnknownRunnerToken,
+)
 from offload.domain.runners import RegistrationToken, Runner
 from offload.store.database import Database
 from offload.store.runners import RunnerRepository

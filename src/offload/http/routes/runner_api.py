@@ -12,7 +12,14 @@ from offload.domain.runners import is_uuid_v4
 from offload.http.deps import RATE_LIMITED, ServicesDep, client_ip, enforce_rate_limit
 from offload.http.errors import BadParams
 from offload.http.multipart import ParsedForm, parse_multipart
-from offload.http.schemas import AbortBody, AcceptBody, ErrorBody, RegisterBody, RequestJobsBody, UnregisterBody
+from offload.http.schemas import (
+    AbortBody,
+    AcceptBody,
+    ErrorBody,
+    RegisterBody,
+    RequestJobsBody,
+    UnregisterBody,
+)
 from offload.http.wire import job_to_wire
 from offload.instance.jobs import check_acceptable
 from offload.instance.results import PostedPayload
@@ -83,9 +90,10 @@ async def request_jobs(body: RequestJobsBody, request: Request, services: Servic
 @router.post("/jobs/{jobUUID}/accept", status_code=200, dependencies=RATE_LIMITED)
 async def accept(jobUUID: str, body: AcceptBody, request: Request, services: ServicesDep) -> dict[str, Any]:
     check_job_uuid(jobUUID)
-    check_acceptable(await services.jobs.get(jobUUID))
+    job = await services.jobs.get(jobUUID)
+    check_acceptable(job)
     runner = await services.runners.authenticate(body.runnerToken)
-    accepted, job_token = await services.jobs.accept(jobUUID, runner)
+    accepted, job_token = await services.jobs.accept(job, runner)
     await services.runners.touch(runner, client_ip(request))
     wire = job_to_wire(accepted, runner=runner)
     wire["jobToken"] = job_token
