@@ -203,7 +203,8 @@ class TestRequest:
         """Two uploads give exactly their two optimize jobs, with input/output and no privatePayload (item 45)."""
         available = flow.available()
 
-        assert [ladders[0][0], ladders[1][0]] == [j["uuid"] for j in available]
+        # Same priority: Offload shuffles that tier so concurrent runners pick different jobs.
+        assert {ladders[0][0], ladders[1][0]} == {j["uuid"] for j in available}
         assert [WEB, WEB] == [j["type"] for j in available]
         for job in available:
             assert {"uuid", "type", "payload"} == set(job)
@@ -232,7 +233,10 @@ class TestRequest:
         """The first available job is the pending one with the lowest priority number (item 48)."""
         [urgent] = flow.enqueue(spec(JobType.VOD_HLS, priority=10, resolution=720, fps=25))
 
-        assert [urgent, ladders[0][0], ladders[1][0]] == [j["uuid"] for j in flow.available()]
+        available = [j["uuid"] for j in flow.available()]
+
+        assert urgent == available[0]
+        assert {ladders[0][0], ladders[1][0]} == set(available[1:])
 
     def test_request_updates_the_runner_last_contact(
         self, instance_factory: Callable[..., RunningInstance]

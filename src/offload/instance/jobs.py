@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from offload.instance.results import JobHandler, PostedPayload
 from offload.store.database import Database
 from offload.store.jobs import JobListQuery, JobRepository
 
-__all__ = ["JobService", "JobView", "check_acceptable"]
+__all__ = ["REQUEST_LIMIT", "REQUEST_WINDOW", "JobService", "JobView", "check_acceptable", "spread_best_tier"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,22 @@ def check_acceptable(job: Job) -> None:
         raise JobNotPendingAnymore()
     if job.state is not JobState.PENDING:
         raise JobNotPending()
+
+
+#: Jobs one `request` answer lists (PeerTube's limit), and how many are read to spread runners.
+REQUEST_LIMIT = 10
+REQUEST_WINDOW = 50
+
+
+def spread_best_tier(jobs: Sequence[Job], rng: random.Random) -> list[Job]:
+    """Shuffle the leading run of jobs sharing the best priority; keep the rest in order."""
+    if not jobs:
+        return []
+    best = jobs[0].priority
+    tier = [j for j in jobs if j.priority == best]
+    rest = [j for j in jobs if j.priority != best]
+    rng.shuffle(tier)
+    return [*tier, *rest]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,7 @@ class JobService:
         self.stalled_completing = timedelta(seconds=stalled_completing_s)
         self.success_wait_s = success_wait_s
         self._completions: set[asyncio.Task[None]] = set()
+        self._random = random.Random()
 
     # ---- creation -------------------------------------------------------------------------
 
@@ -162,8 +180,16 @@ class JobService:
     # ---- runner calls ---------------------------------------------------------------------
 
     async def request(self, job_types: Sequence[str] | None) -> list[Job]:
+        """Up to 10 PENDING jobs, best priority first.
+
+        PeerTube hands every runner the same list and every runner accepts its first job, so N
+        idle runners race for one job and N - 1 lose. Jobs of the best priority are equally
+        good, so each answer shuffles them (drawn from a wider window): concurrent runners
+        mostly pick different jobs, while priority order between tiers is kept.
+        """
         async with self.db.read() as conn:
-            return await self.repo.list_available(conn, job_types)
+            window = await self.repo.list_available(conn, job_types, limit=REQUEST_WINDOW)
+        return spread_best_tier(window, self._random)[:REQUEST_LIMIT]
 
     async def accept(self, job: Job, runner: Runner) -> tuple[Job, str]:
         """PENDING → PROCESSING for this runner; returns the job and its one-attempt token.
