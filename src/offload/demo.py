@@ -99,6 +99,9 @@ def _wait(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.2) 
 
 def run_demo(data_dir: Path, port: int, *, exit_when_done: bool, console: Console, timeout_s: float = 600) -> DemoResult:
     data_dir = data_dir.resolve()
+    # SIGTERM (a supervisor, `timeout`) must unwind like Ctrl-C does, so the `finally` blocks
+    # below stop the instance and runner processes instead of leaving them behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     # Each demo starts from scratch so what it prints is the whole story.
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
