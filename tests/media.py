@@ -7,6 +7,7 @@ generated once per session in a shared temp dir (`shared_clips`), or made on dem
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from imageio_ffmpeg import get_ffmpeg_exe
 
-__all__ = ["Clips", "frame_count", "make_clip", "paced_ffmpeg", "shared_clips", "top_level_boxes", "video_duration_s"]
+__all__ = ["Clips", "frame_count", "make_clip", "paced_ffmpeg", "processes_mentioning", "shared_clips", "top_level_boxes", "video_duration_s"]
 
 
 def make_clip(
@@ -197,3 +198,20 @@ def paced_ffmpeg(directory: Path) -> Path:
     script.write_text(f'#!/bin/sh\nexec "{get_ffmpeg_exe()}" -re "$@"\n')
     script.chmod(0o755)
     return script
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live (non-zombie) processes whose command line contains `text`, e.g. a job uuid that
+    appears in ffmpeg's paths: how tests see that no encoder outlived its job."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        if text.encode() in cmdline and "\nState:\tZ" not in status:
+            found.append(int(entry))
+    return found

@@ -18,7 +18,13 @@ import pytest
 
 from offload.media import probe
 from offload.runner.config import RunnerConfig, runner_paths
-from tests.media import make_clip, paced_ffmpeg, top_level_boxes, video_duration_s
+from tests.media import (
+    make_clip,
+    paced_ffmpeg,
+    processes_mentioning,
+    top_level_boxes,
+    video_duration_s,
+)
 from tests.support import RunningInstance, start_instance, wait_until
 
 pytestmark = pytest.mark.slow
@@ -141,22 +147,6 @@ def _video(instance: RunningInstance, video_uuid: str) -> dict[str, Any]:
         return dict(client.get(f"/api/v1/videos/{video_uuid}").json())
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    """Live processes whose command line contains `text` (e.g. a job uuid in ffmpeg's paths)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        if text.encode() in cmdline and "\nState:\tZ" not in status:
-            found.append(int(entry))
-    return found
-
-
 def _download(url: str, target: Path) -> Path:
     with httpx.Client(timeout=30) as client:
         answer = client.get(url)
@@ -170,7 +160,7 @@ def _running_job(instance: RunningInstance) -> dict[str, Any]:
 
     def find() -> dict[str, Any] | None:
         for job in _jobs(instance):
-            if job["state"]["id"] == PROCESSING and _processes_mentioning(job["uuid"]):
+            if job["state"]["id"] == PROCESSING and processes_mentioning(job["uuid"]):
                 return job
         return None
 
@@ -288,7 +278,7 @@ def test_kill_9_then_watchdog_requeues_and_another_runner_completes(tmp_path: Pa
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(timeout=10)
 
-        wait_until(lambda: not _processes_mentioning(job["uuid"]), timeout_s=5, message="orphan ffmpeg gone")
+        wait_until(lambda: not processes_mentioning(job["uuid"]), timeout_s=5, message="orphan ffmpeg gone")
         wait_until(lambda: _job(instance, job["uuid"])["state"]["id"] == PENDING, timeout_s=30, message="watchdog re-queue")
         rescue = second_home.cli("server", "--once")
         assert 0 == rescue.returncode, rescue.stderr
@@ -311,7 +301,7 @@ def test_sigterm_aborts_in_flight_jobs_and_cleans_up(tmp_path: Path, instance: R
 
     assert 0 == daemon.wait(timeout=20), home.logs()
     assert (PENDING, 0) == (_job(instance, job["uuid"])["state"]["id"], _job(instance, job["uuid"])["failures"])
-    assert [] == _processes_mentioning(job["uuid"])
+    assert [] == processes_mentioning(job["uuid"])
     assert not home.work_dir.exists() or [] == list(home.work_dir.iterdir())
     assert "Runner stopped" in home.logs()
 
@@ -343,7 +333,7 @@ def test_cancelled_job_loses_its_ffmpeg_within_seconds(tmp_path: Path, instance:
     with instance.admin() as client:
         assert 204 == client.post(f"/api/v1/runners/jobs/{job['uuid']}/cancel").status_code
 
-    wait_until(lambda: not _processes_mentioning(job["uuid"]), timeout_s=5, message="cancelled job's ffmpeg gone")
+    wait_until(lambda: not processes_mentioning(job["uuid"]), timeout_s=5, message="cancelled job's ffmpeg gone")
     assert None is daemon.poll()
     wait_until(lambda: "no longer ours" in home.logs(), timeout_s=5, message="log line")
 

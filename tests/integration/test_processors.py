@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import uuid
 from pathlib import Path
@@ -16,7 +15,14 @@ from offload.media import FfmpegError, ProbeError, probe
 from offload.media.errors import UnsupportedJob
 from offload.media.ffmpeg import FfmpegOptions, ffmpeg_command, resolve_ffmpeg_path
 from offload.media.processors import process_job, run_ffmpeg
-from tests.media import Clips, frame_count, shared_clips, top_level_boxes, video_duration_s
+from tests.media import (
+    Clips,
+    frame_count,
+    processes_mentioning,
+    shared_clips,
+    top_level_boxes,
+    video_duration_s,
+)
 
 
 @pytest.fixture(scope="session")
@@ -193,25 +199,12 @@ class TestFailures:
         started = asyncio.Event()
         task = asyncio.create_task(run_ffmpeg(argv, cwd=tmp_path, duration_s=None, on_progress=lambda _: None, on_stats=lambda _: started.set()))
         await asyncio.wait_for(started.wait(), timeout=20)
-        assert _processes_with(marker)
+        assert processes_mentioning(marker)
 
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
-        assert [] == _processes_with(marker)
+        assert [] == processes_mentioning(marker)
 
 
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and "\nState:\tZ" not in status:
-            found.append(int(entry))
-    return found

@@ -40,6 +40,7 @@ from offload.instance.notifier import AvailableJobsNotifier
 from offload.instance.results import JobHandler, PostedPayload
 from offload.store.database import Database
 from offload.store.jobs import JobListQuery, JobRepository
+from offload.store.runners import RunnerRepository
 
 __all__ = ["REQUEST_LIMIT", "REQUEST_WINDOW", "JobService", "JobView", "check_acceptable", "spread_best_tier"]
 
@@ -147,8 +148,6 @@ class JobService:
         return job
 
     async def list_for_admin(self, query: JobListQuery) -> tuple[int, list[JobView]]:
-        from offload.store.runners import RunnerRepository
-
         async with self.db.read() as conn:
             total, jobs = await self.repo.list_for_admin(conn, query)
             parents = await self.repo.get_many_by_id(conn, [j.parent_id for j in jobs if j.parent_id])
@@ -161,8 +160,6 @@ class JobService:
 
     async def details(self, job_uuid: str) -> tuple[JobView, list[Job], list[dict[str, object]]]:
         """A job with its parent, runner, children and attempt history (admin job page)."""
-        from offload.store.runners import RunnerRepository
-
         async with self.db.read() as conn:
             job = await self.repo.get_by_uuid(conn, job_uuid)
             if job is None:
