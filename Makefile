@@ -49,3 +49,6 @@ bench-quick: $(STAMP)
 
 clean:
 	rm -rf $(VENV) offload-data .pytest_cache
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench

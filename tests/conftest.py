@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import shutil
+import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,16 +16,49 @@ from typing import Any
 import pytest
 
 # The developer's shell must not leak settings into tests.
-for _name in [n for n in os.environ if n.startswith("OFFLOAD_") and not n.startswith("OFFLOAD_REQUIRE_")]:
+# OFFLOAD_REQUIRE_* and OFFLOAD_TEST_* are the suite's own switches and stay.
+for _name in [n for n in os.environ if n.startswith("OFFLOAD_") and not n.startswith(("OFFLOAD_REQUIRE_", "OFFLOAD_TEST_"))]:
     del os.environ[_name]
 
 from offload.store.database import Database  # noqa: E402
 from tests.support import PgCluster, RunningInstance, find_pg_bin, pg_cluster, start_instance  # noqa: E402
 
 REQUIRE_POSTGRES = os.environ.get("OFFLOAD_REQUIRE_POSTGRES") == "1"
+#: The whole suite takes ~7 min on 2 cores; past this, something hangs where pytest-timeout's
+#: one SIGALRM per test cannot reach (a teardown after the alarm, a C call holding the GIL).
+SESSION_DEADLINE_S = float(os.environ.get("OFFLOAD_TEST_SESSION_DEADLINE_S", "2400"))
 
 # Fixture modules shared by several test files (media clips, conformance clients).
 pytest_plugins = ["tests.clips", "tests.conformance"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Arm the session watchdog: a hung run ends with every thread's stack instead of eating CI's budget."""
+    finished = threading.Event()
+    session.config.stash[_SESSION_FINISHED] = finished
+
+    def watch() -> None:
+        if finished.wait(SESSION_DEADLINE_S):
+            return
+        # pytest captures fd 2 during a test; hand it back so the stacks reach the CI log.
+        capture = session.config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=False)
+        sys.stderr.write(f"\n\n*** test session still running after {SESSION_DEADLINE_S:.0f} s: stacks follow, then exit 3\n")
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(3)
+
+    threading.Thread(target=watch, name="session-watchdog", daemon=True).start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    finished = session.config.stash.get(_SESSION_FINISHED, None)
+    if finished is not None:
+        finished.set()
+
+
+_SESSION_FINISHED = pytest.StashKey[threading.Event]()
 
 
 @pytest.fixture(scope="session")

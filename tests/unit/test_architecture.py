@@ -194,3 +194,21 @@ class TestDunderAll:
 def test_isort_style_key(unsorted: list[str], expected: list[str]) -> None:
     """The sort key puts constants, then classes, then the rest, with numbers in natural order."""
     assert expected == sorted(unsorted, key=isort_style_key)
+
+
+def test_ruff_finds_nothing() -> None:
+    """The lint rules in pyproject.toml hold for the package, the tests and the benchmarks."""
+    import shutil
+    import subprocess
+
+    ruff = Path(sys.executable).with_name("ruff")
+    command = [str(ruff)] if ruff.exists() else [shutil.which("ruff") or "ruff"]
+    root = Path(offload.__file__).resolve().parents[2]
+    result = subprocess.run(
+        [*command, "check", "--no-cache", "src", "tests", "bench"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert 0 == result.returncode, result.stdout + result.stderr
