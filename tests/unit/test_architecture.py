@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,9 +200,6 @@ def test_isort_style_key(unsorted: list[str], expected: list[str]) -> None:
 
 def test_ruff_finds_nothing() -> None:
     """The lint rules in pyproject.toml hold for the package, the tests and the benchmarks."""
-    import shutil
-    import subprocess
-
     ruff = Path(sys.executable).with_name("ruff")
     command = [str(ruff)] if ruff.exists() else [shutil.which("ruff") or "ruff"]
     root = Path(offload.__file__).resolve().parents[2]
