@@ -122,6 +122,24 @@ def test_registered_runner_shows_online_then_unregisters(
     assert ["Unregister runner “gpu-box”? It will have to register again to get jobs."] == asked
 
 
+def test_live_list_keeps_its_buttons_while_only_times_move(
+    page: Page, instance: RunningInstance
+) -> None:
+    """Relative times tick in the browser; a row whose only change is "s ago" is not re-rendered
+    under the admin's pointer (a swap between press and release would eat the click)."""
+    register_runner(instance, name="gpu-box")
+    log_in(page, "/admin/runners")
+    button = page.locator("tr[data-runner='gpu-box']").get_by_role("button", name="Unregister")
+    button.evaluate("element => { element.keptAcrossPolls = true; }")
+
+    # The server's text turns from "just now" to "5 s ago" at 5 s; by 8 s a poll has seen it.
+    expect(page.locator("tr[data-runner='gpu-box'] time").first).to_have_text(
+        re.compile(r"^(?:[89]|\d\d) s ago$"), timeout=20_000
+    )
+
+    assert True is button.evaluate("element => element.keptAcrossPolls === true")
+
+
 def test_jobs_appear_and_progress_moves_without_reload(
     page: Page, instance: RunningInstance
 ) -> None:

@@ -5,6 +5,32 @@
 
   const POLL_MS = 2000;
   const busy = new WeakSet();
+  // Milliseconds to add to this browser's clock to get the instance's (from each answer's Date).
+  let serverOffsetMs = 0;
+  // The element a pointer is pressed on: a region is not swapped under a click in progress.
+  let pressed = null;
+
+  // "just now", "42 s ago", "2 min ago": the same buckets as offload.http.ui.humanize.ago.
+  function ago(iso) {
+    const seconds = Math.floor((Date.now() + serverOffsetMs - Date.parse(iso)) / 1000);
+    if (seconds < 5) return "just now";
+    if (seconds < 60) return seconds + " s ago";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min ago";
+    if (seconds < 86400) return Math.floor(seconds / 3600) + " h ago";
+    return Math.floor(seconds / 86400) + " d ago";
+  }
+
+  function refreshAges(root) {
+    root.querySelectorAll("time[data-ago]").forEach((time) => {
+      const text = ago(time.dateTime);
+      if (time.textContent !== text) time.textContent = text;
+    });
+  }
+
+  // Relative times change every second; they are kept moving here, so a region whose only
+  // change is its "s ago" texts is not swapped (a swap would eat a click on its buttons).
+  const AGE_TEXT = /(<time\b[^>]*\bdata-ago\b[^>]*>)[^<]*(<\/time>)/g;
+  const withoutAges = (html) => html.replace(AGE_TEXT, "$1$2");
 
   // Swap a [data-poll] region's HTML when its fragment changed. Comparing serialised HTML keeps
   // unchanged regions (and the focus inside them) untouched.
@@ -22,10 +48,14 @@
         return;
       }
       if (!response.ok) return;
+      const serverDate = Date.parse(response.headers.get("Date") || "");
+      if (!Number.isNaN(serverDate)) serverOffsetMs = serverDate - Date.now();
       const incoming = document.createElement("template");
       incoming.innerHTML = await response.text();
-      if (incoming.innerHTML === region.innerHTML) return;
+      if (withoutAges(incoming.innerHTML) === withoutAges(region.innerHTML)) return;
+      if (pressed && region.contains(pressed)) return; // next tick, once the click is done
       const focusedId = region.contains(document.activeElement) ? document.activeElement.id : "";
+      refreshAges(incoming.content);
       region.replaceChildren(incoming.content);
       if (focusedId) document.getElementById(focusedId)?.focus();
     } catch (error) {
@@ -35,8 +65,14 @@
     }
   }
 
+  document.addEventListener("pointerdown", (event) => { pressed = event.target; }, true);
+  for (const type of ["pointerup", "pointercancel"]) {
+    document.addEventListener(type, () => { pressed = null; }, true);
+  }
+
   setInterval(() => {
     if (document.hidden) return;
+    refreshAges(document);
     document.querySelectorAll("[data-poll]").forEach(refresh);
   }, POLL_MS);
 
