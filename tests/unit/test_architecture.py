@@ -211,3 +211,16 @@ def test_ruff_finds_nothing() -> None:
         check=False,
     )
     assert 0 == result.returncode, result.stdout + result.stderr
+
+
+def test_mypy_strict_finds_nothing(tmp_path: Path) -> None:
+    """The package type-checks under `mypy --strict` (settings in pyproject.toml)."""
+    root = Path(offload.__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy-cache")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert 0 == result.returncode, result.stdout + result.stderr

@@ -38,6 +38,7 @@ __all__ = [
     "UPDATABLE_STATES",
     "FailureDecision",
     "Job",
+    "JobAttempt",
     "JobSpec",
     "JobState",
     "JobType",
@@ -169,6 +170,19 @@ def decide_after_failure(job_type: JobType, failures: int, *, counts: bool) -> F
     if job_type in ABORTABLE_TYPES and total < MAX_FAILURES:
         return FailureDecision(JobState.PENDING, total, store_error=False)
     return FailureDecision(JobState.ERRORED, total, store_error=True)
+
+
+@dataclass(frozen=True, slots=True)
+class JobAttempt:
+    """One runner's go at a job: who, when, and how it ended (None while it runs)."""
+
+    attempt: int
+    runner_name: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    #: completed, errored, aborted, stalled, cancelled, refused, lost
+    outcome: str | None
+    message: str | None
 
 
 @dataclass(frozen=True, slots=True)

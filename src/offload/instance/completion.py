@@ -91,7 +91,7 @@ def _check_decodes(path: Path, info: MediaInfo) -> None:
     """Decode the first frames of each expected stream in one demuxing pass (no seeking)."""
     try:
         with av.open(str(path)) as container:
-            streams = []
+            streams: list[av.VideoStream | av.AudioStream] = []
             if info.has_video:
                 streams.append(container.streams.video[0])
             if info.has_audio:

@@ -27,6 +27,7 @@ from offload.domain.jobs import (
     ABORTABLE_TYPES,
     CANCELLABLE_STATES,
     Job,
+    JobAttempt,
     JobSpec,
     JobState,
     JobType,
@@ -158,7 +159,7 @@ class JobService:
         ]
         return total, views
 
-    async def details(self, job_uuid: str) -> tuple[JobView, list[Job], list[dict[str, object]]]:
+    async def details(self, job_uuid: str) -> tuple[JobView, list[Job], list[JobAttempt]]:
         """A job with its parent, runner, children and attempt history (admin job page)."""
         async with self.db.read() as conn:
             job = await self.repo.get_by_uuid(conn, job_uuid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -98,7 +99,7 @@ class RunnerService:
         async with self.db.read() as conn:
             return await self.repo.list(conn, start, count, descending)
 
-    async def get_many(self, ids: list[int]) -> dict[int, Runner]:
+    async def get_many(self, ids: builtins.list[int]) -> dict[int, Runner]:
         async with self.db.read() as conn:
             return await self.repo.get_many(conn, ids)
 

@@ -5,6 +5,7 @@ row refers to any more."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import re
@@ -307,7 +308,7 @@ class VideoService:
 
     # ---- master playlists -----------------------------------------------------------------
 
-    def write_master(self, video_uuid: str, files: list[VideoFile]) -> None:
+    def write_master(self, video_uuid: str, files: builtins.list[VideoFile]) -> None:
         hls = [f for f in files if f.kind == "hls"]
         if hls:
             self.storage.write_text(self.storage.hls_dir(video_uuid) / MASTER_PLAYLIST, master_playlist(hls))
@@ -329,7 +330,7 @@ class VideoService:
 
     # ---- janitor --------------------------------------------------------------------------
 
-    async def forget_later(self, paths: list[Path]) -> None:
+    async def forget_later(self, paths: builtins.list[Path]) -> None:
         """Queue files for deletion after the grace period unless a row refers to them by then."""
         async with self.db.write() as conn:
             await self.repo.add_garbage(conn, [self.storage.relative(p) for p in paths], self.now() + ORPHAN_GRACE)

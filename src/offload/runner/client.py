@@ -63,7 +63,7 @@ class RetryPolicy:
     max_delay_s: float = 15.0
 
     def delay_s(self, attempt: int) -> float:
-        base = min(self.max_delay_s, self.first_delay_s * 2 ** (attempt - 1))
+        base = min(self.max_delay_s, self.first_delay_s * 2.0 ** (attempt - 1))
         return base * random.uniform(0.8, 1.2)  # jitter: runners that failed together spread out
 
 
@@ -298,8 +298,8 @@ def _form(fields: Mapping[str, str], files: Mapping[str, Path]) -> tuple[dict[st
             handles.append(handle)
             parts[name] = (path.name, handle, "application/octet-stream")
     except BaseException:
-        for handle in handles:
-            handle.close()
+        for opened in handles:
+            opened.close()
         raise
     return parts, handles
 

@@ -21,7 +21,7 @@ import shutil
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,7 +117,7 @@ class RunnerDaemon:
         ffmpeg: FfmpegOptions,
         enabled_types: list[str] | None = None,
         once: bool = False,
-        view: Callable[[RunnerDaemon], Awaitable[None]] | None = None,
+        view: Callable[[RunnerDaemon], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.paths = paths
         self.config = config

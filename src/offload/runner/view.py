@@ -43,8 +43,8 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(*, verbose: bool, log_format: str, console: Console | None) -> None:
     """Configure the root logger: rich on a terminal (`console` given), plain text or JSON lines."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
     handler: logging.Handler
     if log_format == "json":
         handler = logging.StreamHandler()

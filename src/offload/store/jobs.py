@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from offload.domain.jobs import Job, JobSpec, JobState, JobType
+from offload.domain.jobs import Job, JobAttempt, JobSpec, JobState, JobType
 from offload.store.tables import job_attempts, runner_jobs, runners, video_jobs
 
 __all__ = ["JobListQuery", "JobRepository", "row_to_job"]
@@ -336,11 +336,12 @@ class JobRepository:
             .values(ended_at=now, outcome=outcome, message=message[:5000] if message else None)
         )
 
-    async def list_attempts(self, conn: AsyncConnection, job_id: int) -> list[dict[str, Any]]:
+    async def list_attempts(self, conn: AsyncConnection, job_id: int) -> list[JobAttempt]:
+        columns = [getattr(job_attempts.c, name) for name in JobAttempt.__slots__]
         rows = (
-            await conn.execute(sa.select(job_attempts).where(job_attempts.c.job_id == job_id).order_by(job_attempts.c.attempt))
+            await conn.execute(sa.select(*columns).where(job_attempts.c.job_id == job_id).order_by(job_attempts.c.attempt))
         ).all()
-        return [dict(r._mapping) for r in rows]
+        return [JobAttempt(**r._mapping) for r in rows]
 
 
 def _escape_like(value: str) -> str:

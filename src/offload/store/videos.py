@@ -6,6 +6,7 @@ Every method takes the connection to run on, so callers group statements in one 
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -115,11 +116,11 @@ class VideoRepository:
         row = (await conn.execute(sa.insert(video_files).values(**values).returning(*video_files.c))).one()
         return row_to_video_file(row)
 
-    async def list_files(self, conn: AsyncConnection, video_id: int) -> list[VideoFile]:
+    async def list_files(self, conn: AsyncConnection, video_id: int) -> builtins.list[VideoFile]:
         rows = (await conn.execute(sa.select(video_files).where(video_files.c.video_id == video_id).order_by(video_files.c.id))).all()
         return [row_to_video_file(r) for r in rows]
 
-    async def list_files_of(self, conn: AsyncConnection, video_ids: Sequence[int]) -> dict[int, list[VideoFile]]:
+    async def list_files_of(self, conn: AsyncConnection, video_ids: Sequence[int]) -> dict[int, builtins.list[VideoFile]]:
         if not video_ids:
             return {}
         rows = (await conn.execute(sa.select(video_files).where(video_files.c.video_id.in_(list(video_ids))).order_by(video_files.c.id))).all()
@@ -128,7 +129,7 @@ class VideoRepository:
             files.setdefault(r.video_id, []).append(row_to_video_file(r))
         return files
 
-    async def delete_files(self, conn: AsyncConnection, file_ids: Iterable[int]) -> list[VideoFile]:
+    async def delete_files(self, conn: AsyncConnection, file_ids: Iterable[int]) -> builtins.list[VideoFile]:
         ids = list(set(file_ids))
         if not ids:
             return []
@@ -158,7 +159,7 @@ class VideoRepository:
                 [{"job_id": job_id, "video_id": video_id, "required": required, "local": local} for job_id, required in links],
             )
 
-    async def job_states(self, conn: AsyncConnection, video_id: int) -> list[tuple[bool, JobState]]:
+    async def job_states(self, conn: AsyncConnection, video_id: int) -> builtins.list[tuple[bool, JobState]]:
         rows = (
             await conn.execute(
                 sa.select(video_jobs.c.required, runner_jobs.c.state)
@@ -168,7 +169,7 @@ class VideoRepository:
         ).all()
         return [(bool(r.required), JobState(r.state)) for r in rows]
 
-    async def jobs_of(self, conn: AsyncConnection, video_id: int) -> list[Any]:
+    async def jobs_of(self, conn: AsyncConnection, video_id: int) -> builtins.list[Any]:
         rows = (
             await conn.execute(
                 sa.select(runner_jobs)
@@ -197,7 +198,7 @@ class VideoRepository:
         row = (await conn.execute(query)).first()
         return row_to_job(row) if row else None
 
-    async def local_jobs_in(self, conn: AsyncConnection, state: JobState) -> list[Any]:
+    async def local_jobs_in(self, conn: AsyncConnection, state: JobState) -> builtins.list[Any]:
         rows = (
             await conn.execute(
                 sa.select(runner_jobs)
@@ -227,7 +228,7 @@ class VideoRepository:
         result = await conn.execute(sa.delete(video_uploads).where(video_uploads.c.id == upload_id))
         return result.rowcount > 0
 
-    async def list_stale_uploads(self, conn: AsyncConnection, updated_before: datetime) -> list[str]:
+    async def list_stale_uploads(self, conn: AsyncConnection, updated_before: datetime) -> builtins.list[str]:
         rows = (await conn.execute(sa.select(video_uploads.c.id).where(video_uploads.c.updated_at < updated_before))).all()
         return [r.id for r in rows]
 
@@ -238,7 +239,7 @@ class VideoRepository:
         if listed:
             await conn.execute(sa.insert(media_garbage), [{"path": p, "not_before": not_before} for p in listed])
 
-    async def due_garbage(self, conn: AsyncConnection, now: datetime, limit: int = 500) -> list[tuple[int, str]]:
+    async def due_garbage(self, conn: AsyncConnection, now: datetime, limit: int = 500) -> builtins.list[tuple[int, str]]:
         rows = (
             await conn.execute(
                 sa.select(media_garbage.c.id, media_garbage.c.path).where(media_garbage.c.not_before <= now).order_by(media_garbage.c.id).limit(limit)

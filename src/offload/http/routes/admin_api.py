@@ -155,12 +155,12 @@ async def show_job(jobUUID: str, _: AdminUser, services: ServicesDep) -> dict[st
     ]
     body["attempts"] = [
         {
-            "attempt": a["attempt"],
-            "runnerName": a["runner_name"],
-            "startedAt": iso(a["started_at"]),
-            "endedAt": iso(a["ended_at"]) if a["ended_at"] else None,
-            "outcome": a["outcome"],
-            "message": a["message"],
+            "attempt": a.attempt,
+            "runnerName": a.runner_name,
+            "startedAt": iso(a.started_at),
+            "endedAt": iso(a.ended_at) if a.ended_at else None,
+            "outcome": a.outcome,
+            "message": a.message,
         }
         for a in attempts
     ]
