@@ -4,11 +4,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.clips import MediaClips, jobs_of, set_config, upload
-from tests.support import RunningInstance, wait_until
+from tests.ladder import register_runner
+from tests.support import RunningInstance, login, wait_until
 
 WAITING, PENDING = 5, 1
+
+
+def video_of(offered_job: dict[str, Any]) -> str:
+    """The video UUID in an offered job's input URL (…/files/videos/<uuid>/max-quality)."""
+    return str(offered_job["payload"]["input"]["videoFileUrl"].split("/")[-2])
 
 
 def files_under(instance: RunningInstance, *parts: str) -> list[Path]:
@@ -29,7 +36,31 @@ class TestLadder:
         assert {"vod-hls-transcoding": 5, "vod-web-video-transcoding": 5} == {t: sum(j["type"] == t for j in jobs) for t in {j["type"] for j in jobs}}
         assert all("startedAt" not in j and "finishedAt" not in j for j in jobs)
         assert all(j["payload"] and j["privatePayload"]["videoUUID"] == r.json()["video"]["uuid"] for j in jobs)
-        assert [100, 100] + [10000] * 8 == [j["priority"] for j in jobs]
+        # N = 1: the upload itself is root's only video of the week.
+        assert [101, 101] + [10001] * 8 == [j["priority"] for j in jobs]
+
+    def test_an_uploaders_busy_week_pushes_their_jobs_back(self, instance: RunningInstance, media_clips: MediaClips) -> None:
+        """Priorities are 100/10000 + N, N = the uploader's videos of the past week (§5.8): root's
+        later uploads queue behind a second administrator's first."""
+        root_videos = [upload(instance, media_clips.small).json()["video"]["uuid"] for _ in range(3)]
+        with instance.admin() as c:
+            r = c.post("/api/v1/users", json={"username": "bob", "password": "bob-password", "email": "bob@example.com", "role": 0})
+        assert 200 == r.status_code, r.text
+        with instance.client(headers={"Authorization": f"Bearer {login(instance.url, 'bob', 'bob-password')}"}) as bob:
+            r = bob.post("/api/v1/videos/upload", data={"name": "bob's clip"}, files={"videofile": ("small.mp4", media_clips.small.read_bytes())})
+        assert 200 == r.status_code, r.text
+        bob_video = r.json()["video"]["uuid"]
+
+        parents = [j for j in jobs_of(instance) if "parent" not in j]
+        runner = register_runner(instance, name="picker")
+        with instance.client() as c:
+            offered = c.post("/api/v1/runners/jobs/request", json={"runnerToken": runner["runnerToken"]}).json()["availableJobs"]
+
+        assert [101, 102, 103, 101] == [j["priority"] for j in parents]
+        assert [*root_videos, bob_video] == [j["privatePayload"]["videoUUID"] for j in parents]
+        assert {root_videos[0], bob_video} == {video_of(j) for j in offered[:2]}
+        assert [root_videos[1], root_videos[2]] == [video_of(j) for j in offered[2:]]
+
 
     def test_admin_job_list_filters_on_real_uploads(self, instance: RunningInstance, media_clips: MediaClips) -> None:
         """No job before an upload; then priority sort and state/type filters behave (§11.34, 37, 39, 40)."""
@@ -105,7 +136,7 @@ class TestLadder:
         upload(instance, media_clips.small)
         hls = [j for j in jobs_of(instance) if j["type"] == "vod-hls-transcoding"]
 
-        assert [(240, True, 100), (0, True, 100), (144, True, 10000)] == [
+        assert [(240, True, 101), (0, True, 101), (144, True, 10001)] == [
             (j["payload"]["output"]["resolution"], j["payload"]["output"]["separatedAudio"], j["priority"]) for j in hls
         ]
 

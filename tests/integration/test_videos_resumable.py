@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.clips import MediaClips
+from tests.clips import MediaClips, jobs_of
 from tests.support import RunningInstance, wait_until
 
 
@@ -71,6 +71,9 @@ def test_upload_interrupted_halfway_resumes(instance: RunningInstance, media_cli
     assert 200 == last.status_code, last.text
     assert "resumed video" == video["name"]
     assert data == stored
+    # The upload's owner is its video's uploader: root's first video of the week, N = 1.
+    assert {101, 10001} >= {j["priority"] for j in jobs_of(instance)}
+    assert 101 == jobs_of(instance)[0]["priority"]
 
 
 def test_status_of_a_fresh_upload_has_no_range(instance: RunningInstance, media_clips: MediaClips) -> None:

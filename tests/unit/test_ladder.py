@@ -17,6 +17,7 @@ from offload.domain.ladder import (
     build_vod_ladder,
     compute_output_fps,
     original_resolution,
+    recent_uploads_since,
     resolutions_to_transcode,
 )
 from offload.domain.videos import (
@@ -87,6 +88,23 @@ class TestLadderShape:
         jobs = ladder(video_720())
 
         assert [100, 100] + [10000] * 8 == [j.spec.priority for j in jobs]
+
+    def test_recent_uploads_push_every_job_back(self) -> None:
+        """N, the uploader's recent uploads, is added to both classes."""
+        jobs = build_vod_ladder(video_720(), TranscodingConfig(), video_uuid=str(uuid.uuid4()), public_url="http://i", new_uuid=lambda: str(uuid.uuid4()), recent_uploads=3)
+
+        assert [103, 103] + [10003] * 8 == [j.spec.priority for j in jobs]
+
+    @pytest.mark.parametrize(
+        ("now", "expected"),
+        [
+            (datetime(2026, 11, 28, 18, 5, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)),
+            (datetime(2026, 11, 28, 0, 0, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)),
+            (datetime(2026, 3, 3, 23, 59, tzinfo=UTC), datetime(2026, 2, 24, tzinfo=UTC)),
+        ],
+    )
+    def test_recent_uploads_window_starts_at_midnight_a_week_ago(self, now: datetime, expected: datetime) -> None:
+        assert expected == recent_uploads_since(now)
 
     def test_web_only_makes_one_chain_per_resolution(self) -> None:
         """Web videos only: the optimize job and one web job per lower resolution."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from offload.domain.jobs import JobSpec, JobType
 
@@ -33,6 +34,7 @@ __all__ = [
     "compute_output_fps",
     "input_file_url",
     "original_resolution",
+    "recent_uploads_since",
     "resolutions_to_transcode",
     "to_even",
 ]
@@ -49,6 +51,15 @@ AUDIO_MERGE_FPS = 25
 #: Priority classes (lower is served first); N, the uploader's recent uploads, is added.
 REQUIRED_PRIORITY = 100
 OPTIONAL_PRIORITY = 10000
+#: How far back an uploader's videos count towards N.
+RECENT_UPLOADS_DAYS = 7
+
+
+def recent_uploads_since(now: datetime) -> datetime:
+    """Where N's window starts: midnight seven days before today (UTC; PeerTube uses the
+    server's local midnight). The new upload itself falls inside it, so N ≥ 1 for a user."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=RECENT_UPLOADS_DAYS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import av.error
 
 from offload.domain.errors import InvalidInput, JobNotCancellable, NotFound, VideoNotFound
 from offload.domain.jobs import CANCELLABLE_STATES, Job
-from offload.domain.ladder import SourceFile, build_vod_ladder
+from offload.domain.ladder import SourceFile, build_vod_ladder, recent_uploads_since
 from offload.domain.videos import Video, VideoFile, VideoId, VideoState, next_video_state
 from offload.instance.jobs import JobService
 from offload.instance.media_config import ConfigService
@@ -174,11 +174,13 @@ class VideoService:
 
     # ---- creation -------------------------------------------------------------------------
 
-    async def create(self, *, name: str, media: Path, original_filename: str, preview: Path | None = None) -> Video:
+    async def create(self, *, name: str, media: Path, original_filename: str, preview: Path | None = None, owner_id: int | None = None) -> Video:
         """Probe an uploaded file and create the video, its file and its job ladder.
 
         The temp files are moved into the media tree only once the upload is known to be
         audio or video; on any failure nothing is left behind (the caller removes its temps).
+        `owner_id` is the uploading user: their uploads of the past week lower the priority of
+        the new jobs (PeerTube's N); with no owner, N = 0.
 
         Raises:
             UnreadableMedia: the file (or the preview) is not what it claims to be.
@@ -212,7 +214,7 @@ class VideoService:
                 await asyncio.to_thread(self.storage.write_bytes, path, default_preview_png())
                 placed.append(path)
             codecs_values = await asyncio.to_thread(file_values, info, target, kind="web", filename=file_name, video_id=0, now=self.now())
-            video, ladder = await self._insert(name, video_uuid, info, codecs_values, preview_name, config)
+            video, ladder = await self._insert(name, video_uuid, info, codecs_values, preview_name, config, owner_id)
         except BaseException:
             for path in placed:
                 with contextlib.suppress(FileNotFoundError):
@@ -225,7 +227,7 @@ class VideoService:
                 self.on_local_jobs()
         return video
 
-    async def _insert(self, name: str, video_uuid: str, info: MediaInfo, values: dict[str, Any], preview_name: str | None, config: Any) -> tuple[Video, list[Any]]:
+    async def _insert(self, name: str, video_uuid: str, info: MediaInfo, values: dict[str, Any], preview_name: str | None, config: Any, owner_id: int | None) -> tuple[Video, list[Any]]:
         assert self.jobs is not None
         now = self.now()
         async with self.db.write() as conn:
@@ -244,11 +246,13 @@ class VideoService:
                     "created_at": now,
                     "updated_at": now,
                     "published_at": None if config.transcoding.enabled else now,
+                    "owner_id": owner_id,
                 },
             )
+            recent = 0 if owner_id is None else await self.repo.count_uploaded_since(conn, owner_id, recent_uploads_since(now))
             file = await self.repo.insert_file(conn, {**values, "video_id": video.id})
             source = SourceFile(file.id, info.resolution, info.video.fps if info.video else 0.0, info.has_audio, info.has_video)
-            ladder = build_vod_ladder(source, config.transcoding, video_uuid=video_uuid, public_url=self.public_url, new_uuid=self.new_uuid)
+            ladder = build_vod_ladder(source, config.transcoding, video_uuid=video_uuid, public_url=self.public_url, new_uuid=self.new_uuid, recent_uploads=recent)
             if not ladder:
                 return video, []
             jobs = await self.jobs.repo.insert_many(conn, [j.spec for j in ladder], [j.uuid for j in ladder], now)
@@ -452,7 +456,12 @@ class VideoService:
         path = self.storage.resumable_path(upload_id)
         metadata = upload["metadata"]
         try:
-            return await self.create(name=str(metadata.get("name") or Path(upload["filename"]).stem), media=path, original_filename=upload["filename"])
+            return await self.create(
+                name=str(metadata.get("name") or Path(upload["filename"]).stem),
+                media=path,
+                original_filename=upload["filename"],
+                owner_id=upload["user_id"],
+            )
         finally:
             await self.cancel_upload(upload_id)
 

@@ -207,7 +207,10 @@ videos = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("published_at", UTCDateTime, nullable=True),
+    #: The uploader: their uploads of the past week push their new jobs back (PeerTube's +N).
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     sa.Index("ix_videos_created_at", "created_at"),
+    sa.Index("ix_videos_owner_created_at", "owner_id", "created_at"),
 )
 
 #: Playable files: web videos (plain MP4 or the upload itself) and HLS renditions.

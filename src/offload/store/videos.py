@@ -64,6 +64,11 @@ class VideoRepository:
         row = (await conn.execute(sa.insert(videos).values(**values).returning(*videos.c))).one()
         return row_to_video(row)
 
+    async def count_uploaded_since(self, conn: AsyncConnection, owner_id: int, since: datetime) -> int:
+        """Videos `owner_id` uploaded at or after `since` (served by ix_videos_owner_created_at)."""
+        query = sa.select(sa.func.count()).where(videos.c.owner_id == owner_id, videos.c.created_at >= since)
+        return int((await conn.execute(query)).scalar_one())
+
     async def get(self, conn: AsyncConnection, ident: VideoId) -> Video | None:
         where = videos.c.id == ident.id if ident.id is not None else videos.c.uuid == ident.uuid
         row = (await conn.execute(sa.select(videos).where(where))).first()

@@ -141,7 +141,10 @@ async def upload_video(request: Request, session: Session, services: ServicesDep
             return _upload_failed(request, "Choose a video or audio file to upload.", 400)
         try:
             video = await media.videos.create(
-                name=name.strip(), media=form.files["videofile"], original_filename=""
+                name=name.strip(),
+                media=form.files["videofile"],
+                original_filename="",
+                owner_id=session.user.id,
             )
         except OffloadError as exc:
             return _upload_failed(request, exc.message, 422)

@@ -151,7 +151,7 @@ def _ident(videoId: str) -> Any:
 
 
 @router.post("/upload")
-async def upload(request: Request, _: AdminUser, services: ServicesDep) -> dict[str, Any]:
+async def upload(request: Request, user: AdminUser, services: ServicesDep) -> dict[str, Any]:
     """PeerTube's legacy upload: multipart `videofile`, `name`, optional `previewfile`."""
     media = media_of(services)
     form = await parse_multipart(request, media.storage.upload_tmp_dir)
@@ -168,6 +168,7 @@ async def upload(request: Request, _: AdminUser, services: ServicesDep) -> dict[
                 media=form.files["videofile"],
                 original_filename="",
                 preview=form.files.get("previewfile"),
+                owner_id=user.id,
             )
         except UnreadableMedia as exc:
             raise _unreadable(exc) from exc
