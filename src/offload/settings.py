@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -68,6 +70,12 @@ class InstanceSettings(BaseSettings):
     #: How often the watchdog looks; default: the smallest threshold above, at most 30 s.
     watchdog_interval_s: float | None = None
 
+    #: Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks;
+    #: "*" for any). As PeerTube's `trust_proxy: ['loopback']`: a reverse proxy on the same
+    #: host passes the client's address, so runner IPs and the per-IP rate limit are right.
+    #: OFFLOAD_TRUSTED_PROXIES is comma-separated; an empty value trusts no proxy.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
     #: PeerTube's API rate limit per IP; registered runners and admins pass anyway.
     rate_limit_max: int = 50
     rate_limit_window_s: float = 10.0
@@ -85,6 +93,31 @@ class InstanceSettings(BaseSettings):
 
     #: Not a setting users write: the TOML file this object was read from, if any.
     config_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        """Expand PeerTube's `loopback` and refuse what is not an address or network (uvicorn
+        would silently treat a typo as a host name that never matches)."""
+        proxies: list[str] = []
+        for entry in value:
+            if entry == "loopback":
+                proxies += ["127.0.0.0/8", "::1"]
+                continue
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"trusted_proxies: {entry!r} is not an IP address, a network or *") from None
+            proxies.append(entry)
+        return proxies
 
     @model_validator(mode="after")
     def _fill_derived(self) -> InstanceSettings:

@@ -164,3 +164,16 @@ class TestListen:
             InstanceSettings(listen="::1:9000").host,
             InstanceSettings(listen="::1:9000").port,
         )
+
+
+def test_trusted_proxies_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Comma-separated, PeerTube's `loopback` expanded, empty for none."""
+    monkeypatch.setenv("OFFLOAD_TRUSTED_PROXIES", "loopback, 10.0.0.0/8,192.0.2.1")
+    assert ["127.0.0.0/8", "::1", "10.0.0.0/8", "192.0.2.1"] == InstanceSettings().trusted_proxies
+    monkeypatch.setenv("OFFLOAD_TRUSTED_PROXIES", "")
+    assert [] == InstanceSettings().trusted_proxies
+
+
+def test_a_trusted_proxy_that_is_no_address_is_refused() -> None:
+    with pytest.raises(ValueError, match="'nginx' is not an IP address"):
+        InstanceSettings(trusted_proxies=["nginx"])
