@@ -116,7 +116,9 @@ def instance_factory(tmp_path: Path, database_url: str) -> Iterator[Callable[...
 
     def make(**overrides: Any) -> RunningInstance:
         data_dir = tmp_path / f"data{len(started)}"
-        inst = start_instance(data_dir, database_url if not started else None, **overrides)
+        # Later instances get their own SQLite file unless told to share (`database_url=…`).
+        url = overrides.pop("database_url", database_url if not started else None)
+        inst = start_instance(data_dir, url, **overrides)
         started.append(inst)
         return inst
 

@@ -3,12 +3,7 @@ authentication and `available-jobs` pings (protocol.md §7, §11 items 108–113
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -17,56 +12,8 @@ import socketio
 
 from offload.domain.jobs import JobSpec, JobType
 from tests.ladder import enqueue_upload_ladder, register_runner
-from tests.support import RunningInstance, async_wait_until
-
-NAMESPACE = "/runners"
-#: The 1 s debounce plus a second of slack: an event still due would have arrived by then.
-QUIET_S = 2.0
-
-
-@dataclass
-class RunnerSocket:
-    """A connected runner socket and what it has received."""
-
-    client: socketio.AsyncClient
-    pings: list[float] = field(default_factory=list)
-
-    async def wait_for_pings(self, count: int) -> None:
-        await async_wait_until(
-            lambda: len(self.pings) >= count,
-            timeout_s=10,
-            message=f"{count} available-jobs event(s)",
-        )
-
-    async def pings_after_quiet_period(self) -> int:
-        """The number of pings once no event could still be pending (deadline, not a guess)."""
-        deadline = time.monotonic() + QUIET_S
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        return len(self.pings)
-
-
-@contextlib.asynccontextmanager
-async def runner_socket(
-    instance: RunningInstance, runner_token: str
-) -> AsyncIterator[RunnerSocket]:
-    client = socketio.AsyncClient(reconnection=False)
-    sock = RunnerSocket(client)
-
-    @client.on("available-jobs", namespace=NAMESPACE)
-    def _ping(*_: Any) -> None:
-        sock.pings.append(time.monotonic())
-
-    await client.connect(
-        instance.url,
-        namespaces=[NAMESPACE],
-        transports=["websocket"],
-        auth={"runnerToken": runner_token},
-    )
-    try:
-        yield sock
-    finally:
-        await client.disconnect()
+from tests.sockets import NAMESPACE, runner_socket
+from tests.support import RunningInstance
 
 
 async def connect_error(instance: RunningInstance, auth: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ from offload.instance.results import JobHandler, KeepFilesHandler
 from offload.instance.runners import RunnerService
 from offload.settings import InstanceSettings
 from offload.store.database import Database
+from offload.store.fanout import PgFanout, asyncpg_dsn
 
 __all__ = ["create_app"]
 
@@ -68,7 +69,15 @@ def create_app(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(str(settings.database_url))
         await db.upgrade()
-        notifier = AvailableJobsNotifier(sockets.broadcast_available_jobs, settings.socket_debounce_s)
+        # On PostgreSQL several instance processes may share the database: pings travel
+        # between them by LISTEN/NOTIFY. A SQLite file has one process, which pings alone.
+        fanout = None if db.is_sqlite else PgFanout(asyncpg_dsn(db.url), sockets.broadcast_available_jobs)
+        if fanout is not None:
+            await fanout.start()
+        notifier = AvailableJobsNotifier(
+            fanout.broadcast if fanout is not None else sockets.broadcast_available_jobs,
+            settings.socket_debounce_s,
+        )
         runners = RunnerService(db, now, last_contact_interval_s=settings.last_contact_interval_s)
         default_handler = KeepFilesHandler(settings.data_dir)
         handlers: dict[JobType, JobHandler] = {t: default_handler for t in JobType}
@@ -93,7 +102,7 @@ def create_app(
             accounts=accounts,
             notifier=notifier,
             rate_limiter=RateLimiter(settings.rate_limit_max, settings.rate_limit_window_s),
-            extras={"sockets": sockets, "media": media},
+            extras={"sockets": sockets, "media": media, "fanout": fanout},
         )
         sockets.runners = runners
         app.state.services = services
@@ -122,6 +131,8 @@ def create_app(
             await media.stop()
             await jobs.drain()
             await notifier.close()
+            if fanout is not None:
+                await fanout.close()
             await db.dispose()
 
     app = FastAPI(

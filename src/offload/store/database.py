@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 __all__ = ["Database", "alembic_config"]
 
 _MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: pg_advisory_xact_lock key serialising migrations ("offl" in ASCII).
+_MIGRATION_LOCK_KEY = 0x6F66666C
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -78,6 +80,10 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Processes starting together on one database migrate one after the other;
+                # the lock goes with the transaction.
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
             await conn.run_sync(_upgrade_head)
 
     async def dispose(self) -> None:

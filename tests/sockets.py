@@ -1,0 +1,66 @@
+"""A runner's `/runners` socket for tests: a real python-socketio client over WebSocket that
+records the `available-jobs` pings it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+from tests.support import RunningInstance, async_wait_until
+
+__all__ = ["NAMESPACE", "QUIET_S", "RunnerSocket", "runner_socket"]
+
+NAMESPACE = "/runners"
+#: The 1 s debounce plus a second of slack: an event still due would have arrived by then.
+QUIET_S = 2.0
+
+
+@dataclass
+class RunnerSocket:
+    """A connected runner socket and what it has received."""
+
+    client: socketio.AsyncClient
+    pings: list[float] = field(default_factory=list)
+
+    async def wait_for_pings(self, count: int) -> None:
+        await async_wait_until(
+            lambda: len(self.pings) >= count,
+            timeout_s=10,
+            message=f"{count} available-jobs event(s)",
+        )
+
+    async def pings_after_quiet_period(self) -> int:
+        """The number of pings once no event could still be pending (deadline, not a guess)."""
+        deadline = time.monotonic() + QUIET_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return len(self.pings)
+
+
+@contextlib.asynccontextmanager
+async def runner_socket(
+    instance: RunningInstance, runner_token: str
+) -> AsyncIterator[RunnerSocket]:
+    client = socketio.AsyncClient(reconnection=False)
+    sock = RunnerSocket(client)
+
+    @client.on("available-jobs", namespace=NAMESPACE)
+    def _ping(*_: Any) -> None:
+        sock.pings.append(time.monotonic())
+
+    await client.connect(
+        instance.url,
+        namespaces=[NAMESPACE],
+        transports=["websocket"],
+        auth={"runnerToken": runner_token},
+    )
+    try:
+        yield sock
+    finally:
+        await client.disconnect()
