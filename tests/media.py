@@ -15,7 +15,17 @@ from pathlib import Path
 import pytest
 from imageio_ffmpeg import get_ffmpeg_exe
 
-__all__ = ["Clips", "frame_count", "make_clip", "paced_ffmpeg", "processes_mentioning", "shared_clips", "top_level_boxes", "video_duration_s"]
+__all__ = [
+    "Clips",
+    "frame_count",
+    "make_clip",
+    "paced_ffmpeg",
+    "processes_mentioning",
+    "shared_clips",
+    "silent_ffmpeg",
+    "top_level_boxes",
+    "video_duration_s",
+]
 
 
 def make_clip(
@@ -196,6 +206,16 @@ def paced_ffmpeg(directory: Path) -> Path:
     `exec`s, so the process is still one pid with the job's paths on its command line."""
     script = directory / "paced-ffmpeg"
     script.write_text(f'#!/bin/sh\nexec "{get_ffmpeg_exe()}" -re "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def silent_ffmpeg(directory: Path) -> Path:
+    """An ffmpeg wrapper whose transcodes (the calls with `-progress`) first sit silent for two
+    minutes: a job that reports no progress, whose runner sends no update for a long while.
+    Until it `exec`s, the shell's command line carries the job's paths."""
+    script = directory / "silent-ffmpeg"
+    script.write_text(f'#!/bin/sh\ncase "$*" in *-progress*) sleep 120;; esac\nexec "{get_ffmpeg_exe()}" "$@"\n')
     script.chmod(0o755)
     return script
 

@@ -27,6 +27,22 @@ class RunnerSocket:
 
     client: socketio.AsyncClient
     pings: list[float] = field(default_factory=list)
+    #: `job-revoked` payloads (Offload's push to the runner holding a job).
+    revoked: list[dict[str, Any]] = field(default_factory=list)
+
+    async def wait_for_revocation(self, job_uuid: str) -> dict[str, Any]:
+        await async_wait_until(
+            lambda: any(r.get("jobUUID") == job_uuid for r in self.revoked),
+            timeout_s=10,
+            message=f"job-revoked for {job_uuid}",
+        )
+        return next(r for r in self.revoked if r.get("jobUUID") == job_uuid)
+
+    async def revocations_after_quiet_period(self) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + QUIET_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return list(self.revoked)
 
     async def wait_for_pings(self, count: int) -> None:
         await async_wait_until(
@@ -53,6 +69,10 @@ async def runner_socket(
     @client.on("available-jobs", namespace=NAMESPACE)
     def _ping(*_: Any) -> None:
         sock.pings.append(time.monotonic())
+
+    @client.on("job-revoked", namespace=NAMESPACE)
+    def _revoked(data: Any = None) -> None:
+        sock.revoked.append(data if isinstance(data, dict) else {"raw": data})
 
     await client.connect(
         instance.url,

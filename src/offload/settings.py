@@ -69,6 +69,9 @@ class InstanceSettings(BaseSettings):
     stalled_completing_s: float = 6 * 3600.0
     #: How often the watchdog looks; default: the smallest threshold above, at most 30 s.
     watchdog_interval_s: float | None = None
+    #: An instance process that has not sent a heartbeat (one per watchdog pass) for this long
+    #: is presumed dead and its completions are redone; default: 3 passes, at least 90 s.
+    process_timeout_s: float | None = None
 
     #: Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks;
     #: "*" for any). As PeerTube's `trust_proxy: ['loopback']`: a reverse proxy on the same
@@ -159,6 +162,12 @@ class InstanceSettings(BaseSettings):
         if self.watchdog_interval_s is not None:
             return self.watchdog_interval_s
         return min(30.0, *self.stalled_thresholds_s.values())
+
+    @property
+    def effective_process_timeout_s(self) -> float:
+        if self.process_timeout_s is not None:
+            return self.process_timeout_s
+        return max(90.0, 3 * self.effective_watchdog_interval_s)
 
     @classmethod
     def settings_customise_sources(

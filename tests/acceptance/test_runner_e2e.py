@@ -22,6 +22,7 @@ from tests.media import (
     make_clip,
     paced_ffmpeg,
     processes_mentioning,
+    silent_ffmpeg,
     top_level_boxes,
     video_duration_s,
 )
@@ -336,6 +337,25 @@ def test_cancelled_job_loses_its_ffmpeg_within_seconds(tmp_path: Path, instance:
     wait_until(lambda: not processes_mentioning(job["uuid"]), timeout_s=5, message="cancelled job's ffmpeg gone")
     assert None is daemon.poll()
     wait_until(lambda: "no longer ours" in home.logs(), timeout_s=5, message="log line")
+
+
+def test_pushed_revocation_stops_a_job_whose_next_update_is_an_hour_away(tmp_path: Path, instance: RunningInstance, home: RunnerHome) -> None:
+    """The instance pushes `job-revoked` on cancel: the runner checks at once (the 404 of that
+    update is what stops it) instead of at its next progress update."""
+    assert 0 == home.register(instance, "pushed").returncode
+    home.configure(ffmpeg_path=silent_ffmpeg(tmp_path), progressIntervalSeconds=3600)
+    _upload(instance, make_clip(tmp_path / "clip.mp4", size="160x120"))
+    daemon = home.start()
+    job = _running_job(instance)
+
+    with instance.admin() as client:
+        assert 204 == client.post(f"/api/v1/runners/jobs/{job['uuid']}/cancel").status_code
+
+    wait_until(lambda: not processes_mentioning(job["uuid"]), timeout_s=5, message="revoked job's ffmpeg gone")
+    assert None is daemon.poll()
+    logs = home.logs()
+    assert f"says job {job['uuid']} was taken back (cancelled)" in logs
+    assert "no longer ours" in logs
 
 
 def test_corrupt_input_errors_with_the_reason_and_is_errored_after_five_tries(tmp_path: Path, instance: RunningInstance, home: RunnerHome) -> None:

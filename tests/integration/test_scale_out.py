@@ -5,15 +5,61 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
-from offload.store.database import Database
+from offload.domain.jobs import JobState
+from offload.store.database import Database, alembic_config
+from offload.store.tables import instance_processes, runner_jobs
 from tests.ladder import enqueue_upload_ladder, register_runner
 from tests.sockets import runner_socket
-from tests.support import PgCluster, RunningInstance
+from tests.support import PgCluster, RunningInstance, wait_until
 
 pytestmark = pytest.mark.postgres
+
+
+def completing_job(instance: RunningInstance) -> str:
+    """A job accepted by a runner and now COMPLETING in `instance`'s process, as if a `success`
+    were being verified there; returns its UUID."""
+    job = enqueue_upload_ladder(instance)[0]
+    token = register_runner(instance, name="done")["runnerToken"]
+    with instance.client() as c:
+        assert 200 == c.post(f"/api/v1/runners/jobs/{job.uuid}/accept", json={"runnerToken": token}).status_code
+
+    async def start_completing() -> None:
+        async with instance.services.db.write() as conn:
+            await conn.execute(
+                sa.update(runner_jobs)
+                .where(runner_jobs.c.uuid == job.uuid)
+                .values(state=int(JobState.COMPLETING), completing_by=instance.services.jobs.process_id)
+            )
+
+    instance.call(start_completing)
+    return job.uuid
+
+
+def state_of(instance: RunningInstance, job_uuid: str) -> JobState:
+    return instance.call(instance.services.jobs.get, job_uuid).state
+
+
+def heartbeat_of(instance: RunningInstance) -> datetime:
+    async def read() -> datetime:
+        async with instance.services.db.read() as conn:
+            query = sa.select(instance_processes.c.seen_at).where(instance_processes.c.id == instance.services.jobs.process_id)
+            moment: datetime = (await conn.execute(query)).scalar_one()
+            return moment
+
+    return instance.call(read)
+
+
+def passes_of(instance: RunningInstance, count: int) -> None:
+    """Wait until `instance`'s watchdog has made `count` more passes (each one heartbeats)."""
+    for _ in range(count):
+        seen = heartbeat_of(instance)
+        wait_until(lambda seen=seen: heartbeat_of(instance) > seen, timeout_s=10, message="a watchdog pass")
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -50,4 +96,53 @@ async def test_processes_starting_together_migrate_one_after_the_other(pg: PgClu
         for db in databases:
             await db.dispose()
 
-    assert "0003_video_owner" == version
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == version
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_living_process_keeps_its_completion_and_a_stopped_ones_is_redone(
+    instance_factory: Callable[..., RunningInstance], database_url: str
+) -> None:
+    """A process starting or watching beside another leaves that one's completion alone; once
+    the owner stops, the completion is redone elsewhere, not counted as a failure."""
+    first = instance_factory()
+    job_uuid = completing_job(first)
+    second = instance_factory(database_url=database_url, watchdog_interval_s=0.2)
+
+    passes_of(second, 2)
+    kept = state_of(second, job_uuid)
+    first.stop()
+    wait_until(lambda: state_of(second, job_uuid) is JobState.PENDING, timeout_s=10, message="completion redone")
+
+    assert JobState.COMPLETING is kept
+    assert 0 == second.call(second.services.jobs.get, job_uuid).failures
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_silent_process_is_presumed_dead(instance_factory: Callable[..., RunningInstance], database_url: str) -> None:
+    """A process whose heartbeat stopped (hung, or killed without a goodbye) loses its completion
+    once `process_timeout_s` has passed."""
+    silent = instance_factory(watchdog_interval_s=3600.0)  # heartbeats once, at start-up
+    job_uuid = completing_job(silent)
+    watcher = instance_factory(database_url=database_url, watchdog_interval_s=0.2, process_timeout_s=1.0)
+
+    wait_until(lambda: state_of(watcher, job_uuid) is JobState.PENDING, timeout_s=10, message="completion redone")
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_revocation_reaches_the_runner_on_another_process(
+    instance_factory: Callable[..., RunningInstance], database_url: str
+) -> None:
+    """An admin cancels on process A a job whose runner's socket is on process B: B pushes it."""
+    first = instance_factory()
+    second = instance_factory(database_url=database_url)
+    token = register_runner(first, name="on-b")["runnerToken"]
+    job_uuid = enqueue_upload_ladder(first)[0].uuid
+
+    async with runner_socket(second, token) as on_second:
+        with first.client() as c:
+            assert 200 == c.post(f"/api/v1/runners/jobs/{job_uuid}/accept", json={"runnerToken": token}).status_code
+        with first.admin() as c:
+            assert 204 == c.post(f"/api/v1/runners/jobs/{job_uuid}/cancel").status_code
+
+        assert {"jobUUID": job_uuid, "reason": "cancelled"} == await on_second.wait_for_revocation(job_uuid)

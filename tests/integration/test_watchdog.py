@@ -55,15 +55,16 @@ def admin_job(instance: RunningInstance, job_uuid: str) -> dict[str, Any]:
     return dict(job)
 
 
-def force_completing(instance: RunningInstance, job_uuid: str, updated_at: datetime) -> None:
-    """Put a job in COMPLETING with the given `updatedAt`, as if an instance died mid-completion."""
+def force_completing(instance: RunningInstance, job_uuid: str, updated_at: datetime, owner: str | None = None) -> None:
+    """Put a job in COMPLETING since `updated_at`, its completion run by the instance process
+    `owner` (default: the instance's own, alive, process)."""
 
     async def write() -> None:
         async with instance.services.db.write() as conn:
             await conn.execute(
                 sa.update(runner_jobs)
                 .where(runner_jobs.c.uuid == job_uuid)
-                .values(state=9, updated_at=updated_at)
+                .values(state=9, updated_at=updated_at, completing_by=owner or instance.services.jobs.process_id)
             )
 
     instance.call(write)
@@ -142,3 +143,31 @@ def test_lost_completion_is_retried_with_one_failure(
     job = admin_job(instance, lost)
     assert (1, None, None) == (job["failures"], job["runner"], job["error"])
     assert 9 == admin_job(instance, recent)["state"]["id"]
+
+
+def test_completion_of_a_gone_process_is_redone_at_once_without_a_failure(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
+    """A COMPLETING job whose instance process is gone goes back to PENDING at the next pass,
+    not counted; one this (living) process is completing is left alone."""
+    instance = instance_factory(watchdog_interval_s=WATCHDOG_S)
+    orphaned, own = enqueue(instance, spec(), spec())
+    runner = register_runner(instance)["runnerToken"]
+    with instance.client() as client:
+        accept(client, orphaned, runner)
+        accept(client, own, runner)
+    now = datetime.now(UTC)
+    force_completing(instance, orphaned, now, owner=uuid.uuid4().hex)
+    force_completing(instance, own, now)
+
+    wait_until(
+        lambda: admin_job(instance, orphaned)["state"]["id"] == 1,
+        timeout_s=10,
+        message="orphaned completion re-queued",
+    )
+    job = admin_job(instance, orphaned)
+    with instance.admin() as c:
+        attempts = c.get(f"/api/v1/runners/jobs/{orphaned}").json()["attempts"]
+    assert (0, None) == (job["failures"], job["runner"])
+    assert "interrupted" == attempts[-1]["outcome"]
+    assert 9 == admin_job(instance, own)["state"]["id"]

@@ -71,7 +71,7 @@ def create_app(
         await db.upgrade()
         # On PostgreSQL several instance processes may share the database: pings travel
         # between them by LISTEN/NOTIFY. A SQLite file has one process, which pings alone.
-        fanout = None if db.is_sqlite else PgFanout(asyncpg_dsn(db.url), sockets.broadcast_available_jobs)
+        fanout = None if db.is_sqlite else PgFanout(asyncpg_dsn(db.url), sockets.broadcast_available_jobs, sockets.revoke_job)
         if fanout is not None:
             await fanout.start()
         notifier = AvailableJobsNotifier(
@@ -90,8 +90,10 @@ def create_app(
             handlers,
             stalled_thresholds_s=settings.stalled_thresholds_s,
             stalled_completing_s=settings.stalled_completing_s,
+            process_timeout_s=settings.effective_process_timeout_s,
             success_wait_s=settings.success_wait_s,
         )
+        jobs.on_revoked = fanout.revoke if fanout is not None else sockets.revoke_job
         media.attach(jobs)
         accounts = AccountService(db, now, access_ttl_s=settings.access_token_ttl_s, refresh_ttl_s=settings.refresh_token_ttl_s)
         services = Services(
@@ -109,7 +111,8 @@ def create_app(
         await runners.ensure_registration_token()
         generated = await accounts.ensure_root(settings.admin_password.get_secret_value() if settings.admin_password else None)
         await accounts.oauth_client()
-        recovered = await jobs.recover_interrupted_completions()
+        await jobs.register_process()
+        recovered = await jobs.recover_orphaned_completions()
         if recovered:
             log.warning("re-queued %d job(s) whose completion was interrupted", recovered)
         await media.start()
@@ -130,6 +133,8 @@ def create_app(
                 await watchdog
             await media.stop()
             await jobs.drain()
+            with contextlib.suppress(Exception):  # the database may be what is going away
+                await jobs.unregister_process()
             await notifier.close()
             if fanout is not None:
                 await fanout.close()

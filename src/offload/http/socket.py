@@ -1,5 +1,6 @@
-"""Socket.IO namespace `/runners`: authenticated by `auth.runnerToken`, server → runner
-`available-jobs` pings only."""
+"""Socket.IO namespace `/runners`: authenticated by `auth.runnerToken`; server → runner
+`available-jobs` pings (PeerTube's) and `job-revoked {jobUUID, reason}` to the runner that
+lost a job (Offload's; the official runner ignores events it does not know)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ class RunnerSockets:
 
     async def broadcast_available_jobs(self) -> None:
         await self.server.emit("available-jobs", namespace=NAMESPACE)
+
+    async def revoke_job(self, runner_id: int, job_uuid: str, reason: str) -> None:
+        """Tell the sockets of `runner_id` (if connected here) that the job is no longer theirs."""
+        for sid, connected_runner in list(self.connected.items()):
+            if connected_runner == runner_id:
+                await self.server.emit("job-revoked", {"jobUUID": job_uuid, "reason": reason}, to=sid, namespace=NAMESPACE)
 
     def asgi_app(self, other: Any) -> socketio.ASGIApp:
         return socketio.ASGIApp(self.server, other_asgi_app=other, socketio_path="socket.io")

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import socket
 import uuid as uuidlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,6 +43,7 @@ from offload.instance.notifier import AvailableJobsNotifier
 from offload.instance.results import JobHandler, PostedPayload
 from offload.store.database import Database
 from offload.store.jobs import JobListQuery, JobRepository
+from offload.store.processes import ProcessRepository
 from offload.store.runners import RunnerRepository
 
 __all__ = ["REQUEST_LIMIT", "REQUEST_WINDOW", "JobService", "JobView", "check_acceptable", "spread_best_tier"]
@@ -101,6 +104,7 @@ class JobService:
         stalled_thresholds_s: Mapping[str, float],
         stalled_completing_s: float,
         success_wait_s: float = 30.0,
+        process_timeout_s: float = 90.0,
     ) -> None:
         self.db = db
         self.now = now
@@ -110,6 +114,15 @@ class JobService:
         self.stalled_thresholds_s = dict(stalled_thresholds_s)
         self.stalled_completing = timedelta(seconds=stalled_completing_s)
         self.success_wait_s = success_wait_s
+        #: This instance process, owner of the completions it runs (`runner_jobs.completing_by`).
+        self.process_id = uuidlib.uuid4().hex
+        #: A process silent for this long is dead: its completions are redone elsewhere.
+        self.process_timeout = timedelta(seconds=process_timeout_s)
+        self.processes = ProcessRepository()
+        #: Tells the runner holding a job that the job was taken from it, with a reason
+        #: (`cancelled`, `stalled`): set by the app to the Socket.IO push. Best effort: the
+        #: runner's next update gets 404 all the same.
+        self.on_revoked: Callable[[int, str, str], Awaitable[None]] | None = None
         self._completions: set[asyncio.Task[None]] = set()
         self._random = random.Random()
 
@@ -253,7 +266,7 @@ class JobService:
             result.cleanup()
             raise
         async with self.db.write() as conn:
-            completing = await self.repo.start_completing(conn, job, self.now())
+            completing = await self.repo.start_completing(conn, job, self.process_id, self.now())
         if completing is None:
             result.cleanup()
             raise JobNotProcessingAnymore()
@@ -345,6 +358,8 @@ class JobService:
             if job.state is JobState.PROCESSING:
                 await self.repo.close_attempt(conn, job, "cancelled", "Cancelled by an administrator", now)
             descendants = await self.repo.fail_descendants(conn, job.id, JobState.PARENT_CANCELLED, None, now)
+        if cancelled.runner_id is not None:  # it was PROCESSING: its runner may stop right away
+            await self._revoke(cancelled, "cancelled")
         for ended in (cancelled, *descendants):
             await self._notify_finished(ended)
         return cancelled
@@ -362,7 +377,9 @@ class JobService:
     # ---- watchdog -------------------------------------------------------------------------
 
     async def reap(self) -> int:
-        """Re-queue stalled PROCESSING jobs and retry lost completions; returns how many moved."""
+        """Re-queue stalled PROCESSING jobs and redo orphaned or lost completions; returns how
+        many moved. Also this process's heartbeat."""
+        await self.heartbeat()
         now = self.now()
         moved = 0
         by_category: dict[str, list[str]] = {}
@@ -378,7 +395,10 @@ class JobService:
                     await self._fail_attempt(job, STALLED_MESSAGE, counts=False, outcome="stalled")
                     moved += 1
                 except JobNotProcessing:
-                    pass  # updated, finished or re-queued since we looked
+                    continue  # updated, finished or re-queued since we looked
+                await self._revoke(job, "stalled")  # a runner that is only slow must stop too
+        moved += await self.recover_orphaned_completions()
+        # A completion whose process is alive but which has not ended for hours is stuck.
         async with self.db.read() as conn:
             lost = await self.repo.list_in_state(conn, JobState.COMPLETING, updated_before=now - self.stalled_completing)
         for job in lost:
@@ -386,17 +406,43 @@ class JobService:
             moved += 1
         return moved
 
-    async def recover_interrupted_completions(self) -> int:
-        """At start-up: completions cut by a stop or crash are redone (abort path, not counted).
+    # ---- instance processes ---------------------------------------------------------------
 
-        One instance process per database owns its completions (the SQLite deployment); a
-        scaled-out deployment leaves them to the lost-completion watchdog instead.
+    async def register_process(self) -> None:
+        """Announce this process (start-up); its heartbeat then comes with each watchdog pass."""
+        async with self.db.write() as conn:
+            await self.processes.register(conn, self.process_id, socket.gethostname(), os.getpid(), self.now())
+
+    async def heartbeat(self) -> None:
+        async with self.db.write() as conn:
+            if not await self.processes.heartbeat(conn, self.process_id, self.now()):
+                # Silent for too long (a stalled event loop): others may have redone our
+                # completions, whose final UPDATEs are fenced and will simply not apply.
+                log.warning("this instance process was presumed dead; registering again")
+                await self.processes.register(conn, self.process_id, socket.gethostname(), os.getpid(), self.now())
+
+    async def unregister_process(self) -> None:
+        """Say goodbye (clean shutdown): completions this process left are anybody's now."""
+        async with self.db.write() as conn:
+            await self.processes.forget(conn, self.process_id)
+
+    async def recover_orphaned_completions(self) -> int:
+        """Redo completions whose process is gone (abort path, not counted as a failure).
+
+        At start-up this covers a stop or crash of this same instance; on PostgreSQL, with
+        several processes, a process silent for `process_timeout` is presumed dead. A SQLite
+        file has one process, so any completion that is not this process's own is orphaned.
         """
-        async with self.db.read() as conn:
-            interrupted = await self.repo.list_in_state(conn, JobState.COMPLETING)
-        for job in interrupted:
+        now = self.now()
+        async with self.db.write() as conn:
+            await self.processes.forget_silent(conn, now - self.process_timeout)
+            live = {self.process_id}
+            if not self.db.is_sqlite:
+                live |= await self.processes.live_ids(conn, now - self.process_timeout)
+            orphaned = await self.repo.list_orphaned_completions(conn, live)
+        for job in orphaned:
             await self._fail_completion(job, COMPLETION_INTERRUPTED, counts=False, outcome="interrupted")
-        return len(interrupted)
+        return len(orphaned)
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Let background completions finish (shutdown)."""
@@ -408,6 +454,14 @@ class JobService:
 
     def handler_for(self, job: Job) -> JobHandler:
         return self.handlers[job.type]
+
+    async def _revoke(self, job: Job, reason: str) -> None:
+        if self.on_revoked is None or job.runner_id is None:
+            return
+        try:
+            await self.on_revoked(job.runner_id, job.uuid, reason)
+        except Exception:  # a lost push costs the runner one update interval, nothing more
+            log.exception("telling the runner of job %s that it was %s failed", job.uuid, reason)
 
     async def _notify_finished(self, job: Job) -> None:
         try:

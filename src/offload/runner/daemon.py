@@ -3,7 +3,8 @@
 Loop: wake on a socket ping, a finished job, an IPC request or the poll timer (the safety net
 the official runner lacks); fill **all** free slots in one pass across instances; run each
 accepted job as a task (download → ffmpeg → upload) with a heartbeat that also notices when
-the job is taken away (404) and kills its ffmpeg at once.
+the job is taken away (404) and kills its ffmpeg at once. An Offload instance also pushes
+`job-revoked`, which makes that heartbeat check at once instead of at its next tick.
 
 Stopping: `graceful-shutdown` stops taking jobs and exits when the last one ends. SIGINT or
 SIGTERM stops at once: job tasks are cancelled (which kills their ffmpeg process groups), every
@@ -81,6 +82,8 @@ class ActiveJob:
     downloaded_bytes: int = 0
     transcode_started: float | None = None
     gone: JobGoneError | None = None
+    #: Set when the instance pushed `job-revoked`: the heartbeat checks with an update at once.
+    check_now: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     work: asyncio.Task[None] | None = None
 
@@ -242,7 +245,7 @@ class RunnerDaemon:
     # ---- instances ------------------------------------------------------------------------
 
     def _add_link(self, registration: RegisteredInstance) -> InstanceLink:
-        link = InstanceLink(registration, self.wake)
+        link = InstanceLink(registration, self.wake, self._on_job_revoked)
         self.links[link.key] = link
         link.start()
         return link
@@ -322,6 +325,15 @@ class RunnerDaemon:
         job.task = asyncio.create_task(self._run_job(job), name=f"job {job.uuid}")
         log.info("accepted %s job %s from %s", job.type, job.uuid, link.registration.url)
 
+    def _on_job_revoked(self, link: InstanceLink, job_uuid: str, reason: str) -> None:
+        """The instance says it took a job back. The push only triggers an immediate update:
+        the instance's answer to that (404) is what stops the job, as for any update."""
+        job = self.jobs.get(job_uuid)
+        if job is None or job.link is not link:
+            return
+        log.info("%s says job %s was taken back (%s); checking now", link.registration.url, job_uuid, reason or "no reason")
+        job.check_now.set()
+
     # ---- running one job ------------------------------------------------------------------
 
     async def _run_job(self, job: ActiveJob) -> None:
@@ -399,7 +411,9 @@ class RunnerDaemon:
         client: InstanceClient = job.link.client
         while True:
             now = time.monotonic()
-            due = last_sent is None or now - last_sent >= interval_s or (job.progress != last_value and now - last_sent >= min(interval_s, _MIN_UPDATE_GAP_S))
+            forced = job.check_now.is_set()
+            job.check_now.clear()
+            due = forced or last_sent is None or now - last_sent >= interval_s or (job.progress != last_value and now - last_sent >= min(interval_s, _MIN_UPDATE_GAP_S))
             if due:
                 value = job.progress
                 try:
@@ -414,7 +428,8 @@ class RunnerDaemon:
                 except (InstanceError, InstanceUnreachable) as exc:
                     log.warning("progress update of job %s failed: %s", job.uuid, exc)
                 last_sent, last_value = time.monotonic(), value
-            await asyncio.sleep(_HEARTBEAT_TICK_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.check_now.wait(), timeout=_HEARTBEAT_TICK_S)
 
     async def _report_error(self, job: ActiveJob, exc: BaseException) -> None:
         message = str(exc) or type(exc).__name__

@@ -27,10 +27,16 @@ _SOCKET_RETRY_MAX_S = 30.0
 class InstanceLink:
     """Wakes the daemon when the instance pings `available-jobs` (or on every (re)connect)."""
 
-    def __init__(self, registration: RegisteredInstance, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        registration: RegisteredInstance,
+        wake: Callable[[], None],
+        revoked: Callable[[InstanceLink, str, str], None] = lambda _link, _job, _reason: None,
+    ) -> None:
         self.registration = registration
         self.client = InstanceClient(registration.url)
         self._wake = wake
+        self._revoked = revoked
         self._task: asyncio.Task[None] | None = None
         self._rejected_at: float | None = None
         self.socket_connected = False
@@ -41,6 +47,8 @@ class InstanceLink:
         self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
         self.sio.on("available-jobs", self._on_available_jobs, namespace=NAMESPACE)
+        # Offload instances push this when they take a job back; PeerTube never sends it.
+        self.sio.on("job-revoked", self._on_job_revoked, namespace=NAMESPACE)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -117,3 +125,7 @@ class InstanceLink:
 
     async def _on_available_jobs(self, *args: object) -> None:
         self._wake()
+
+    async def _on_job_revoked(self, data: object = None) -> None:
+        if isinstance(data, dict) and isinstance(data.get("jobUUID"), str):
+            self._revoked(self, data["jobUUID"], str(data.get("reason", "")))

@@ -179,6 +179,15 @@ class JobRepository:
             query = query.where(_j.c.updated_at < updated_before)
         return [row_to_job(r) for r in (await conn.execute(query)).all()]
 
+    async def list_orphaned_completions(self, conn: AsyncConnection, live_processes: Iterable[str]) -> list[Job]:
+        """COMPLETING jobs whose completing process is not among `live_processes`."""
+        owner = _j.c.completing_by
+        query = sa.select(_j).where(
+            _j.c.state == int(JobState.COMPLETING),
+            sa.or_(owner.is_(None), owner.not_in(list(live_processes))),
+        )
+        return [row_to_job(r) for r in (await conn.execute(query)).all()]
+
     async def counts_by_state(self, conn: AsyncConnection) -> dict[JobState, int]:
         rows = (await conn.execute(sa.select(_j.c.state, sa.func.count()).group_by(_j.c.state))).all()
         return {JobState(state): n for state, n in rows}
@@ -226,6 +235,7 @@ class JobRepository:
                 started_at=None,
                 progress=None,
                 failures=failures,
+                completing_by=None,
                 updated_at=now,
             ),
         )
@@ -242,17 +252,19 @@ class JobRepository:
                 progress=None,
                 failures=failures,
                 error=message[:5000],
+                completing_by=None,
                 finished_at=now,
                 updated_at=now,
             ),
         )
 
-    async def start_completing(self, conn: AsyncConnection, job: Job, now: datetime) -> Job | None:
-        """PROCESSING → COMPLETING when a runner posts success; the token stays valid."""
+    async def start_completing(self, conn: AsyncConnection, job: Job, process_id: str, now: datetime) -> Job | None:
+        """PROCESSING → COMPLETING when a runner posts success, owned by the instance process
+        `process_id` that runs the completion; the token stays valid."""
         return await self._update(
             conn,
             self._lease(job, JobState.PROCESSING),
-            dict(state=int(JobState.COMPLETING), progress=None, updated_at=now),
+            dict(state=int(JobState.COMPLETING), progress=None, completing_by=process_id, updated_at=now),
         )
 
     async def complete(self, conn: AsyncConnection, job: Job, now: datetime) -> Job | None:
@@ -260,7 +272,7 @@ class JobRepository:
         return await self._update(
             conn,
             [_j.c.id == job.id, _j.c.state == int(JobState.COMPLETING), _j.c.attempt == job.attempt],
-            dict(state=int(JobState.COMPLETED), progress=None, finished_at=now, updated_at=now),
+            dict(state=int(JobState.COMPLETED), progress=None, completing_by=None, finished_at=now, updated_at=now),
         )
 
     async def cancel(self, conn: AsyncConnection, job_id: int, cancellable: Iterable[JobState], now: datetime) -> Job | None:

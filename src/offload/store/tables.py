@@ -11,6 +11,7 @@ from sqlalchemy.engine import Dialect
 __all__ = [
     "UTCDateTime",
     "instance_config",
+    "instance_processes",
     "job_attempts",
     "media_garbage",
     "metadata",
@@ -129,11 +130,25 @@ runner_jobs = sa.Table(
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    #: The instance process running this job's completion (COMPLETING only): when that process
+    #: is gone, the completion is redone; while it lives, nobody else touches it.
+    sa.Column("completing_by", sa.String(32), nullable=True),
     # request: PENDING jobs by priority then id, without scanning finished history.
     sa.Index("ix_runner_jobs_state_priority_id", "state", "priority", "id"),
     # watchdog: PROCESSING/COMPLETING jobs by last update.
     sa.Index("ix_runner_jobs_state_updated_at", "state", "updated_at"),
     sa.Index("ix_runner_jobs_created_at", "created_at"),
+)
+
+#: Instance processes sharing the database, each with its last heartbeat.
+instance_processes = sa.Table(
+    "instance_processes",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
 )
 
 job_attempts = sa.Table(
