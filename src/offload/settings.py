@@ -36,6 +36,8 @@ class InstanceSettings(BaseSettings):
     public_url: str | None = None
     #: Password of the `root` admin; generated and printed once at first start when unset.
     admin_password: SecretStr | None = None
+    #: Bearer token Prometheus sends to scrape `/metrics`; without it only admins may read them.
+    metrics_token: SecretStr | None = None
 
     #: Per-task remote-runner switches: initial values, editable later through the config API.
     remote_vod: bool = True

@@ -19,6 +19,7 @@ from offload.http.routes import (
     admin_api,
     config_api,
     files_api,
+    metrics_api,
     oauth_api,
     runner_api,
     static,
@@ -155,6 +156,7 @@ def create_app(
     app.include_router(videos_api.router)
     app.include_router(files_api.router)
     app.include_router(config_api.router)
+    app.include_router(metrics_api.router)
     app.include_router(static.router)
     app.include_router(ui_admin.router)
 

@@ -5,6 +5,7 @@ change is one conditional UPDATE in `offload.store.jobs`."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import random
@@ -13,6 +14,7 @@ import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from offload.domain import tokens
 from offload.domain.errors import (
@@ -44,6 +46,9 @@ from offload.instance.results import JobHandler, PostedPayload
 from offload.store.database import Database
 from offload.store.jobs import JobListQuery, JobRepository
 from offload.store.processes import ProcessRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 from offload.store.runners import RunnerRepository
 
 __all__ = ["REQUEST_LIMIT", "REQUEST_WINDOW", "JobService", "JobView", "check_acceptable", "spread_best_tier"]
@@ -123,6 +128,9 @@ class JobService:
         #: (`cancelled`, `stalled`): set by the app to the Socket.IO push. Best effort: the
         #: runner's next update gets 404 all the same.
         self.on_revoked: Callable[[int, str, str], Awaitable[None]] | None = None
+        #: Since this process started: how attempts ended, by outcome, and accepts (metrics).
+        self.attempt_outcomes: collections.Counter[str] = collections.Counter()
+        self.accepted_total = 0
         self._completions: set[asyncio.Task[None]] = set()
         self._random = random.Random()
 
@@ -216,6 +224,7 @@ class JobService:
             if accepted is None:
                 raise JobNotPendingAnymore()
             await self.repo.open_attempt(conn, accepted, runner.id, runner.name, now)
+        self.accepted_total += 1
         return accepted, job_token
 
     async def load_runner_job(self, job_uuid: str, runner: Runner | None, job_token: str, allowed: Iterable[JobState]) -> Job:
@@ -296,7 +305,7 @@ class JobService:
                     return  # cancelled or reaped meanwhile
                 if commit is not None:
                     await commit(conn)
-                await self.repo.close_attempt(conn, job, "completed", None, now)
+                await self._close_attempt(conn, job, "completed", None, now)
                 promoted = await self.repo.promote_children(conn, job.id, now)
             if promoted:
                 self.notifier.ping()
@@ -316,7 +325,7 @@ class JobService:
                 changed = await self.repo.fail(conn, job, JobState.PROCESSING, decision.failures, message, now)
             if changed is None:
                 raise JobNotProcessing()
-            await self.repo.close_attempt(conn, job, outcome, message, now)
+            await self._close_attempt(conn, job, outcome, message, now)
             descendants = [] if decision.requeued else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
         await self._after_failure(changed, descendants)
 
@@ -335,7 +344,7 @@ class JobService:
                 changed = await self.repo.fail(conn, job, JobState.COMPLETING, next_failures, message, now, fence_token=False)
             if changed is None:
                 return
-            await self.repo.close_attempt(conn, job, outcome, message, now)
+            await self._close_attempt(conn, job, outcome, message, now)
             descendants = [] if requeue else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
         await self._after_failure(changed, descendants)
 
@@ -356,7 +365,7 @@ class JobService:
             if cancelled is None:
                 raise JobNotCancellable()
             if job.state is JobState.PROCESSING:
-                await self.repo.close_attempt(conn, job, "cancelled", "Cancelled by an administrator", now)
+                await self._close_attempt(conn, job, "cancelled", "Cancelled by an administrator", now)
             descendants = await self.repo.fail_descendants(conn, job.id, JobState.PARENT_CANCELLED, None, now)
         if cancelled.runner_id is not None:  # it was PROCESSING: its runner may stop right away
             await self._revoke(cancelled, "cancelled")
@@ -454,6 +463,10 @@ class JobService:
 
     def handler_for(self, job: Job) -> JobHandler:
         return self.handlers[job.type]
+
+    async def _close_attempt(self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime) -> None:
+        await self.repo.close_attempt(conn, job, outcome, message, now)
+        self.attempt_outcomes[outcome] += 1
 
     async def _revoke(self, job: Job, reason: str) -> None:
         if self.on_revoked is None or job.runner_id is None:
