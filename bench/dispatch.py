@@ -61,11 +61,40 @@ async def _simulated_runner(client: httpx.AsyncClient, token: str, latencies: di
             done.append(1)
 
 
+async def _claiming_runner(client: httpx.AsyncClient, token: str, latencies: dict[str, list[float]], done: list[int]) -> None:
+    """Offload's claim (pick + accept in one call) → one progress update → success, until none left."""
+
+    async def timed(name: str, coro: Any) -> httpx.Response:
+        t0 = time.perf_counter()
+        r = await coro
+        latencies.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+        return r
+
+    while True:
+        r = await timed("claim", client.post("/api/v1/runners/jobs/claim", json={"runnerToken": token}))
+        claimed = r.json()["jobs"]
+        if not claimed:
+            return
+        job = claimed[0]
+        auth = {"runnerToken": token, "jobToken": job["jobToken"]}
+        await timed("update", client.post(f"/api/v1/runners/jobs/{job['uuid']}/update", files={"progress": (None, "50"), **{k: (None, v) for k, v in auth.items()}}))
+        s = await timed(
+            "success",
+            client.post(f"/api/v1/runners/jobs/{job['uuid']}/success", data=auth, files={"payload[videoFile]": ("out.mp4", _FILE)}),
+        )
+        if s.status_code == 204:
+            done.append(1)
+
+
+#: How simulated runners take jobs: PeerTube's two calls, or Offload's one.
+MODES = {"request+accept": (_simulated_runner, ("request", "accept")), "claim": (_claiming_runner, ("claim",))}
+
 DbFactory = Callable[[Path], str]
 
 
-async def _throughput_case(db_factory: DbFactory, runners: int, jobs: int, work: Path, label: str) -> Row:
-    data_dir = work / f"tp-{label}-{runners}"
+async def _throughput_case(db_factory: DbFactory, runners: int, jobs: int, work: Path, label: str, mode: str = "request+accept") -> Row:
+    runner_loop, take_calls = MODES[mode]
+    data_dir = work / f"tp-{label}-{runners}-{mode.replace('+', '-')}"
     data_dir.mkdir(parents=True)
     url_for_db = db_factory(data_dir)
     await bulk_insert_jobs(url_for_db, pending=jobs)
@@ -76,26 +105,28 @@ async def _throughput_case(db_factory: DbFactory, runners: int, jobs: int, work:
             latencies: dict[str, list[float]] = {}
             done: list[int] = []
             t0 = time.perf_counter()
-            await asyncio.gather(*(_simulated_runner(client, t, latencies, done) for t in tokens))
+            await asyncio.gather(*(runner_loop(client, t, latencies, done) for t in tokens))
             elapsed = time.perf_counter() - t0
     metrics: dict[str, float | int | str] = {"jobs/s": round(len(done) / elapsed, 1), "jobs": len(done)}
-    for call in ("request", "accept", "update", "success"):
+    for call in (*take_calls, "update", "success"):
         values = latencies.get(call, [])
         metrics[f"{call} p50 ms"] = round(percentile(values, 50), 1)
         metrics[f"{call} p99 ms"] = round(percentile(values, 99), 1)
+    calls = "→".join((*take_calls, "update", "success"))
     return Row(
         "1 dispatch throughput",
-        f"{label}, {runners} runner(s)",
+        f"{label}, {runners} runner(s), {mode}",
         metrics,
-        method=f"{runners} simulated runners (request→accept→update→success, 4 KiB file) drain {jobs} jobs from an `offload serve` subprocess",
+        method=f"{runners} simulated runners ({calls}, 4 KiB file) drain {jobs} jobs from an `offload serve` subprocess",
     )
 
 
-async def dispatch_throughput(databases: dict[str, DbFactory], runner_counts: list[int], jobs: int, work: Path) -> list[Row]:
+async def dispatch_throughput(databases: dict[str, DbFactory], runner_counts: list[int], jobs: int, work: Path, modes: tuple[str, ...] = tuple(MODES)) -> list[Row]:
     rows = []
     for label, factory in databases.items():
         for n in runner_counts:
-            rows.append(await _throughput_case(factory, n, max(jobs, n * 3), work, label))
+            for mode in modes:
+                rows.append(await _throughput_case(factory, n, max(jobs, n * 3), work, label, mode))
     return rows
 
 

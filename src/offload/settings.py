@@ -81,6 +81,10 @@ class InstanceSettings(BaseSettings):
     #: OFFLOAD_TRUSTED_PROXIES is comma-separated; an empty value trusts no proxy.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
+    #: Offload's `POST /api/v1/runners/jobs/claim` (atomic request + accept). Off, the runner
+    #: API is exactly PeerTube's and runners fall back to request + accept.
+    runner_claim_enabled: bool = True
+
     #: PeerTube's API rate limit per IP; registered runners and admins pass anyway.
     rate_limit_max: int = 50
     rate_limit_window_s: float = 10.0

@@ -217,6 +217,25 @@ def test_registered_runner_completes_every_vod_job_type(tmp_path: Path, home: Ru
         instance.stop()
 
 
+def test_without_jobs_claim_the_runner_falls_back_to_request_and_accept(tmp_path: Path, home: RunnerHome) -> None:
+    """Against an instance without Offload's `jobs/claim` (as PeerTube), the runner takes its
+    jobs PeerTube's way and completes them all."""
+    instance = _instance(tmp_path, runner_claim_enabled=False)
+    try:
+        assert 0 == home.register(instance, "old-school").returncode
+        _upload(instance, make_clip(tmp_path / "clip.mp4"))
+        home.configure()
+
+        run = home.cli("server", "--once")
+
+        assert 0 == run.returncode, run.stdout + run.stderr
+        assert "has no jobs/claim" in run.stdout + run.stderr
+        jobs = _jobs(instance)
+        assert [COMPLETED] * len(jobs) == [j["state"]["id"] for j in jobs], jobs
+    finally:
+        instance.stop()
+
+
 def test_register_reaches_a_running_daemon_and_a_second_daemon_is_refused(tmp_path: Path, instance: RunningInstance, home: RunnerHome) -> None:
     """A daemon started with no registration picks up `register` over IPC and takes jobs;
     a second daemon with the same id refuses to start; graceful-shutdown stops an idle daemon."""

@@ -258,3 +258,32 @@ class TestDownload:
             headers = await client.download(FILE_URL, "ptrt-1", "ptrjt-1", tmp_path / "in", reuse=lambda h: h["content-length"] == "10")
 
         assert (None, []) == (headers, list(tmp_path.iterdir()))
+
+
+async def test_claim_on_an_instance_without_the_route_is_none() -> None:
+    """PeerTube answers an unknown API route with 404 (no code): the runner falls back."""
+    client = _client(lambda request: _problem(404))
+
+    assert None is await client.claim_jobs("ptrt-x", ["vod-hls-transcoding"], 2)
+
+
+async def test_claim_with_an_unknown_token_is_the_token_error() -> None:
+    client = _client(lambda request: _problem(404, "unknown_runner_token"))
+
+    with pytest.raises(UnknownRunnerTokenError):
+        await client.claim_jobs("ptrt-x", ["vod-hls-transcoding"], 2)
+
+
+async def test_claim_is_sent_once_even_on_a_5xx() -> None:
+    """A retried claim could take more jobs than asked for: one attempt, then the error."""
+    calls: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(json.loads(request.content))
+        return _problem(503)
+
+    with pytest.raises(InstanceError):
+        await _client(handler).claim_jobs("ptrt-x", ["vod-hls-transcoding"], 2)
+
+    assert 1 == len(calls)
+    assert {"runnerToken": "ptrt-x", "jobTypes": ["vod-hls-transcoding"], "maxJobs": 2} == {k: calls[0][k] for k in ("runnerToken", "jobTypes", "maxJobs")}

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from offload.domain.runners import VERSION_RE
 
 __all__ = [
     "AbortBody",
     "AcceptBody",
+    "ClaimJobsBody",
     "ErrorBody",
     "JobFileBody",
     "NoNul",
@@ -63,6 +72,18 @@ class RequestJobsBody(_Body):
     runnerToken: Token
     #: Values are not checked (PeerTube), only that it is an array.
     jobTypes: list[Any] = None  # type: ignore[assignment]
+    version: Annotated[StrictStr, Field(min_length=1, max_length=100), NoNul] = None  # type: ignore[assignment]
+
+    _version = field_validator("version")(_check_version)
+
+
+class ClaimJobsBody(_Body):
+    """Offload's `jobs/claim`: request + accept in one call."""
+
+    runnerToken: Token
+    #: Unlike `request`, checked: a claim for a type no runner can process is a mistake.
+    jobTypes: list[StrictStr] = None  # type: ignore[assignment]
+    maxJobs: Annotated[StrictInt, Field(ge=1, le=10)] = 1
     version: Annotated[StrictStr, Field(min_length=1, max_length=100), NoNul] = None  # type: ignore[assignment]
 
     _version = field_validator("version")(_check_version)

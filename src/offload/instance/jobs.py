@@ -227,6 +227,23 @@ class JobService:
         self.accepted_total += 1
         return accepted, job_token
 
+    async def claim(self, runner: Runner, job_types: Sequence[str] | None, max_jobs: int) -> list[tuple[Job, str]]:
+        """Pick and accept up to `max_jobs` of the best PENDING jobs in one transaction: Offload's
+        atomic alternative to request + accept, with no race to lose. Returns each job with its
+        one-attempt token."""
+        now = self.now()
+        claimed: list[tuple[Job, str]] = []
+        async with self.db.write() as conn:
+            for job_id in await self.repo.lock_available(conn, job_types, max_jobs):
+                job_token = tokens.new_job_token()
+                accepted = await self.repo.accept(conn, job_id, runner.id, tokens.digest(job_token), now)
+                if accepted is None:
+                    continue  # cannot happen under the row lock; the UPDATE's condition says so
+                await self.repo.open_attempt(conn, accepted, runner.id, runner.name, now)
+                claimed.append((accepted, job_token))
+        self.accepted_total += len(claimed)
+        return claimed
+
     async def load_runner_job(self, job_uuid: str, runner: Runner | None, job_token: str, allowed: Iterable[JobState]) -> Job:
         """PeerTube's job-of-runner check: uuid + job token + runner must all match, then state."""
         async with self.db.read() as conn:

@@ -117,6 +117,21 @@ class InstanceClient:
         response = await self._post("/jobs/request", json=body, expect=200, repeatable=True)
         return list(response.json().get("availableJobs", []))
 
+    async def claim_jobs(self, runner_token: str, job_types: list[str], max_jobs: int) -> list[dict[str, Any]] | None:
+        """POST /jobs/claim (Offload instances): up to `max_jobs` jobs accepted in one call, each
+        with its `jobToken`. None when the instance has no such route (PeerTube)."""
+        body: dict[str, Any] = {"runnerToken": runner_token, "jobTypes": job_types, "maxJobs": max_jobs, "version": runner_version()}
+        try:
+            # Not repeatable: a retry after a lost answer would claim more jobs.
+            response = await self._post("/jobs/claim", json=body, expect=200, repeatable=False)
+        except UnknownRunnerTokenError:
+            raise
+        except InstanceError as exc:
+            if exc.status in (404, 405):
+                return None
+            raise
+        return [dict(job) for job in response.json().get("jobs", [])]
+
     async def accept(self, runner_token: str, job_uuid: str) -> dict[str, Any]:
         """POST /jobs/{uuid}/accept → the job, with its `jobToken`."""
         response = await self._post(f"/jobs/{job_uuid}/accept", json={"runnerToken": runner_token}, expect=200, repeatable=False)

@@ -276,41 +276,79 @@ class RunnerDaemon:
         for link in links:
             if not self._can_take_more():
                 break
-            token = link.registration.runner_token
+            if link.claims is not False:
+                claimed = await self._claim_from(link)
+                if claimed is not None:
+                    took = took or claimed
+                    continue
+            took = await self._request_from(link) or took
+        return took
+
+    async def _claim_from(self, link: InstanceLink) -> bool | None:
+        """Offload instances: take jobs in one atomic call, with no race to lose. None when the
+        instance has no `jobs/claim` (PeerTube): the caller falls back to request + accept."""
+        running = self.running_types()
+        types = [t for t in self.enabled_types if can_take(t, running, self.config.concurrency, self.config.type_concurrency)]
+        if not types:
+            return False
+        # Per-type limits are checked job by job: claim one at a time when there are any.
+        max_jobs = 1 if self.config.type_concurrency else min(10, free_slots(self.config.concurrency, running))
+        try:
+            claimed = await link.client.claim_jobs(link.registration.runner_token, types, max_jobs)
+        except UnknownRunnerTokenError as exc:
+            link.reject(exc)
+            return False
+        except (InstanceError, InstanceUnreachable) as exc:
+            log.warning("job claim on %s failed: %s", link.registration.url, exc)
+            return False
+        if claimed is None:
+            link.claims = False
+            log.info("%s has no jobs/claim (a PeerTube instance): using request + accept", link.registration.url)
+            return None
+        link.claims = True
+        link.accepted()
+        for job in claimed:
+            self._start_job(link, job)
+        return bool(claimed)
+
+    async def _request_from(self, link: InstanceLink) -> bool:
+        """PeerTube's way: list the available jobs, then accept them one by one."""
+        took = False
+        token = link.registration.runner_token
+        try:
+            offers = await link.client.request_jobs(token, list(self.enabled_types))
+        except UnknownRunnerTokenError as exc:
+            link.reject(exc)
+            return False
+        except (InstanceError, InstanceUnreachable) as exc:
+            log.warning("job request to %s failed: %s", link.registration.url, exc)
+            return False
+        link.accepted()
+        for offer in offers:
+            if not self._can_take_more():
+                break
+            job_type = str(offer.get("type"))
+            # Old servers ignore jobTypes: filter here too.
+            if job_type not in self.enabled_types:
+                continue
+            if not can_take(job_type, self.running_types(), self.config.concurrency, self.config.type_concurrency):
+                continue
             try:
-                offers = await link.client.request_jobs(token, list(self.enabled_types))
+                accepted = await link.client.accept(token, str(offer["uuid"]))
+            except JobNotPendingError:
+                log.debug("job %s was taken by another runner", offer.get("uuid"))
+                continue
             except UnknownRunnerTokenError as exc:
                 link.reject(exc)
+                break
+            except InstanceError as exc:
+                log.debug("accept of %s refused: %s", offer.get("uuid"), exc)
                 continue
-            except (InstanceError, InstanceUnreachable) as exc:
-                log.warning("job request to %s failed: %s", link.registration.url, exc)
-                continue
-            link.accepted()
-            for offer in offers:
-                if not self._can_take_more():
-                    break
-                job_type = str(offer.get("type"))
-                # Old servers ignore jobTypes: filter here too.
-                if job_type not in self.enabled_types:
-                    continue
-                if not can_take(job_type, self.running_types(), self.config.concurrency, self.config.type_concurrency):
-                    continue
-                try:
-                    accepted = await link.client.accept(token, str(offer["uuid"]))
-                except JobNotPendingError:
-                    log.debug("job %s was taken by another runner", offer.get("uuid"))
-                    continue
-                except UnknownRunnerTokenError as exc:
-                    link.reject(exc)
-                    break
-                except InstanceError as exc:
-                    log.debug("accept of %s refused: %s", offer.get("uuid"), exc)
-                    continue
-                except InstanceUnreachable as exc:
-                    log.warning("accept on %s failed: %s", link.registration.url, exc)
-                    break
-                self._start_job(link, accepted)
-                took = True
+            except InstanceUnreachable as exc:
+                log.warning("accept on %s failed: %s", link.registration.url, exc)
+                break
+            self._start_job(link, accepted)
+            took = True
         return took
 
     def _start_job(self, link: InstanceLink, accepted: dict[str, Any]) -> None:

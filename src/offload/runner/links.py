@@ -40,6 +40,8 @@ class InstanceLink:
         self._task: asyncio.Task[None] | None = None
         self._rejected_at: float | None = None
         self.socket_connected = False
+        #: Whether the instance has Offload's `jobs/claim` (None: not asked yet).
+        self.claims: bool | None = None
         self._closing = False
         # socket.io reconnects by itself once connected: 1 s growing to 5 s, like the official
         # runner. Our signal handlers, not socket.io's, decide what Ctrl-C does.

@@ -129,6 +129,18 @@ class JobRepository:
         query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit)
         return [row_to_job(r) for r in (await conn.execute(query)).all()]
 
+    async def lock_available(self, conn: AsyncConnection, types: Sequence[str] | None, limit: int) -> list[int]:
+        """Ids of the best PENDING jobs for remote runners, locked for this transaction.
+
+        On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets concurrent claims take different jobs
+        instead of queueing on the same rows; SQLite needs no lock (one writer at a time).
+        """
+        query = sa.select(_j.c.id).where(_j.c.state == int(JobState.PENDING), _REMOTE)
+        if types is not None:
+            query = query.where(_j.c.type.in_(list(types)))
+        query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit).with_for_update(skip_locked=True, of=_j)
+        return [row.id for row in (await conn.execute(query)).all()]
+
     async def list_children(self, conn: AsyncConnection, parent_id: int) -> list[Job]:
         rows = (await conn.execute(sa.select(_j).where(_j.c.parent_id == parent_id).order_by(_j.c.id))).all()
         return [row_to_job(r) for r in rows]

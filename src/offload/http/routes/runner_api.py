@@ -10,11 +10,12 @@ from offload.domain.jobs import UPDATABLE_STATES, JobState, JobType
 from offload.domain.payloads import SUCCESS_FILE_FIELDS, UPDATE_FILE_FIELDS
 from offload.domain.runners import is_uuid_v4
 from offload.http.deps import RATE_LIMITED, ServicesDep, client_ip, enforce_rate_limit
-from offload.http.errors import BadParams
+from offload.http.errors import BadParams, HttpProblem
 from offload.http.multipart import ParsedForm, parse_multipart
 from offload.http.schemas import (
     AbortBody,
     AcceptBody,
+    ClaimJobsBody,
     ErrorBody,
     RegisterBody,
     RequestJobsBody,
@@ -85,6 +86,30 @@ async def request_jobs(body: RequestJobsBody, request: Request, services: Servic
     jobs = await services.jobs.request(job_types)
     await services.runners.touch(runner, client_ip(request), body.version)
     return {"availableJobs": [{"uuid": j.uuid, "type": str(j.type), "payload": j.payload} for j in jobs]}
+
+
+@router.post("/jobs/claim", status_code=200, dependencies=RATE_LIMITED)
+async def claim_jobs(body: ClaimJobsBody, request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Offload's extension: pick and accept up to `maxJobs` of the best pending jobs at once.
+
+    Each returned job is shaped like `accept`'s answer (with its `jobToken`). An empty list
+    means nothing to do. PeerTube has no such route (404), so runners fall back to request +
+    accept there.
+    """
+    if not services.settings.runner_claim_enabled:
+        raise HttpProblem(404, "Not found")
+    unknown = sorted({t for t in body.jobTypes or [] if t not in _TYPES})
+    if unknown:
+        raise BadParams("jobTypes", messages={"jobTypes": f"Unknown job types: {', '.join(unknown)}"})
+    runner = await services.runners.authenticate(body.runnerToken)
+    claimed = await services.jobs.claim(runner, body.jobTypes, body.maxJobs)
+    await services.runners.touch(runner, client_ip(request), body.version)
+    jobs = []
+    for job, job_token in claimed:
+        wire = job_to_wire(job, runner=runner)
+        wire["jobToken"] = job_token
+        jobs.append(wire)
+    return {"jobs": jobs}
 
 
 @router.post("/jobs/{jobUUID}/accept", status_code=200, dependencies=RATE_LIMITED)
