@@ -64,7 +64,7 @@ def serve(
     """Run an instance: HTTP API, /runners socket, watchdog."""
     import uvicorn
 
-    from offload.http.app import create_app
+    from offload.http.app import create_app, server_options
 
     overrides: dict[str, Any] = {"data_dir": data_dir}
     settings = _settings(config, **overrides)
@@ -73,7 +73,7 @@ def serve(
         settings = _settings(config, **overrides, listen=listen)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asgi = create_app(settings, on_ready=_print_ready)
-    uvicorn.run(asgi, host=settings.host, port=settings.port, log_level="warning", lifespan="on", ws="websockets-sansio", proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies)
+    uvicorn.run(asgi, host=settings.host, port=settings.port, **server_options(settings))
 
 
 @db_app.command("upgrade")

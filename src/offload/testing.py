@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
-from offload.http.app import create_app
+from offload.http.app import create_app, server_options
 from offload.settings import InstanceSettings
 
 __all__ = [
@@ -145,7 +145,7 @@ def start_instance(data_dir: Path, database_url: str | None = None, **overrides:
         instance.loop = asyncio.get_running_loop()
 
     app = create_app(settings, on_ready=ready)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio", proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **server_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"instance-{port}", daemon=True)
     thread.start()

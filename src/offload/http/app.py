@@ -47,6 +47,24 @@ log = logging.getLogger("offload.instance")
 Plugin = Callable[[FastAPI, Services], Any]
 
 
+#: Longer than any client's idle keep-alive (httpx: 5 s, browsers about 60 s), so an idle
+#: connection is always closed by the client. The other way round (uvicorn's default is 5 s,
+#: the same as httpx's), a request sent just as the server hangs up fails with a reset.
+KEEP_ALIVE_S = 75
+
+
+def server_options(settings: InstanceSettings) -> dict[str, Any]:
+    """uvicorn's options for an instance, the same for `offload serve` and the tests."""
+    return {
+        "log_level": "warning",
+        "lifespan": "on",
+        "ws": "websockets-sansio",
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.trusted_proxies,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+    }
+
+
 def create_app(
     settings: InstanceSettings,
     *,
