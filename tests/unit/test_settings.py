@@ -177,3 +177,10 @@ def test_trusted_proxies_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
 def test_a_trusted_proxy_that_is_no_address_is_refused() -> None:
     with pytest.raises(ValueError, match="'nginx' is not an IP address"):
         InstanceSettings(trusted_proxies=["nginx"])
+
+
+def test_process_timeout_outlasts_three_watchdog_passes() -> None:
+    """A process is presumed dead after 3 missed heartbeats, never sooner than 90 s."""
+    assert 90.0 == InstanceSettings().effective_process_timeout_s
+    assert 180.0 == InstanceSettings(watchdog_interval_s=60.0).effective_process_timeout_s
+    assert 5.0 == InstanceSettings(process_timeout_s=5.0).effective_process_timeout_s
