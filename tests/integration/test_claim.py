@@ -4,11 +4,13 @@ databases. Concurrent claims never get the same job and never fail for having lo
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from offload.domain.jobs import JobSpec, JobType
 from tests.conformance import assert_problem
 from tests.ladder import enqueue_upload_ladder, register_runner
 from tests.support import RunningInstance
@@ -92,3 +94,23 @@ def test_claim_can_be_switched_off(instance_factory: Callable[..., RunningInstan
     token = register_runner(instance)["runnerToken"]
 
     assert 404 == claim(instance, runnerToken=token).status_code
+
+
+def test_a_runner_declaring_a_max_resolution_gets_nothing_taller(instance: RunningInstance) -> None:
+    """`maxResolution` keeps a small machine off tall renditions; jobs with no picture (a
+    transcription) are for anyone. Priority order is kept among what fits."""
+
+    def web(resolution: int) -> JobSpec:
+        return JobSpec(JobType.VOD_WEB_VIDEO, {"input": {}, "output": {"resolution": resolution, "fps": 25}}, {"videoUUID": str(uuid.uuid4())}, priority=resolution)
+
+    transcription = JobSpec(JobType.TRANSCRIPTION, {"input": {"videoFileUrl": "http://i/v.mp4"}}, {"videoUUID": str(uuid.uuid4())}, priority=5000)
+    created = instance.call(instance.services.jobs.enqueue, [web(2160), web(1080), web(480), web(240), transcription])
+    by_resolution = {2160: created[0].uuid, 1080: created[1].uuid, 480: created[2].uuid, 240: created[3].uuid}
+    token = register_runner(instance, name="small")["runnerToken"]
+
+    small = claim(instance, runnerToken=token, maxJobs=10, maxResolution=480).json()["jobs"]
+    big = claim(instance, runnerToken=token, maxJobs=10).json()["jobs"]
+
+    assert [by_resolution[240], by_resolution[480], created[4].uuid] == [j["uuid"] for j in small]
+    assert [by_resolution[1080], by_resolution[2160]] == [j["uuid"] for j in big]
+    assert_problem(claim(instance, runnerToken=token, maxResolution=-1), 400)

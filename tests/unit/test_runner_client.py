@@ -287,3 +287,17 @@ async def test_claim_is_sent_once_even_on_a_5xx() -> None:
 
     assert 1 == len(calls)
     assert {"runnerToken": "ptrt-x", "jobTypes": ["vod-hls-transcoding"], "maxJobs": 2} == {k: calls[0][k] for k in ("runnerToken", "jobTypes", "maxJobs")}
+
+
+async def test_claim_sends_the_max_resolution_only_when_set() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"jobs": []})
+
+    client = _client(handler)
+    await client.claim_jobs("ptrt-x", ["vod-hls-transcoding"], 1)
+    await client.claim_jobs("ptrt-x", ["vod-hls-transcoding"], 1, max_resolution=720)
+
+    assert ("maxResolution" in bodies[0], bodies[1]["maxResolution"]) == (False, 720)

@@ -62,6 +62,10 @@ class TestDefaults:
 
 
 class TestReads:
+    def test_max_resolution_is_off_unless_set(self, tmp_path: Path) -> None:
+        assert None is RunnerConfig.load(tmp_path / "config.toml").max_resolution
+        assert 720 == RunnerConfig.load(_write(tmp_path, "[jobs]\nmaxResolution = 720\n")).max_resolution
+
     def test_user_values_and_our_extensions(self, tmp_path: Path) -> None:
         """concurrency, threads, nice, [ffmpeg] path and per-type limits are read."""
         config = RunnerConfig.load(_write(tmp_path))

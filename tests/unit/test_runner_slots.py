@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from offload.runner.slots import can_take, free_slots
+import pytest
+
+from offload.runner.slots import can_take, fits_resolution, free_slots
 
 HLS = "vod-hls-transcoding"
 WEB = "vod-web-video-transcoding"
@@ -30,3 +32,17 @@ def test_type_limit_applies_within_the_global_limit() -> None:
 def test_type_limited_to_zero_is_never_taken() -> None:
     """A limit of 0 disables a type."""
     assert not can_take(HLS, Counter(), 4, {HLS: 0})
+
+
+@pytest.mark.parametrize(
+    ("payload", "max_resolution", "fits"),
+    [
+        ({"output": {"resolution": 1080}}, 720, False),
+        ({"output": {"resolution": 720}}, 720, True),
+        ({"output": {"resolution": 2160}}, None, True),
+        ({"input": {}}, 240, True),  # no picture to limit (transcription, studio edits)
+        ({"output": {"resolution": "1080"}}, 240, True),  # not a number: not ours to judge
+    ],
+)
+def test_fits_resolution(payload: dict[str, object], max_resolution: int | None, fits: bool) -> None:
+    assert fits is fits_resolution(payload, max_resolution)

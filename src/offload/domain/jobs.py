@@ -26,8 +26,10 @@ stateDiagram-v2
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "ABORTABLE_TYPES",
@@ -44,6 +46,7 @@ __all__ = [
     "JobType",
     "StallCategory",
     "decide_after_failure",
+    "output_resolution",
     "stall_category",
 ]
 
@@ -142,6 +145,14 @@ _STALL = {
 
 def stall_category(job_type: JobType) -> StallCategory:
     return _STALL[job_type]
+
+
+def output_resolution(payload: Mapping[str, Any]) -> int | None:
+    """The height a job produces (`payload.output.resolution`), None for jobs without one
+    (studio edits, transcription, live, storyboards): what a runner's `maxResolution` limits."""
+    output = payload.get("output")
+    value = output.get("resolution") if isinstance(output, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True, slots=True)

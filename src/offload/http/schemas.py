@@ -84,6 +84,8 @@ class ClaimJobsBody(_Body):
     #: Unlike `request`, checked: a claim for a type no runner can process is a mistake.
     jobTypes: list[StrictStr] = None  # type: ignore[assignment]
     maxJobs: Annotated[StrictInt, Field(ge=1, le=10)] = 1
+    #: Only jobs producing at most this height (jobs without a picture always qualify).
+    maxResolution: Annotated[StrictInt, Field(ge=0, le=10000)] = None  # type: ignore[assignment]
     version: Annotated[StrictStr, Field(min_length=1, max_length=100), NoNul] = None  # type: ignore[assignment]
 
     _version = field_validator("version")(_check_version)

@@ -227,14 +227,15 @@ class JobService:
         self.accepted_total += 1
         return accepted, job_token
 
-    async def claim(self, runner: Runner, job_types: Sequence[str] | None, max_jobs: int) -> list[tuple[Job, str]]:
+    async def claim(self, runner: Runner, job_types: Sequence[str] | None, max_jobs: int, max_resolution: int | None = None) -> list[tuple[Job, str]]:
         """Pick and accept up to `max_jobs` of the best PENDING jobs in one transaction: Offload's
-        atomic alternative to request + accept, with no race to lose. Returns each job with its
-        one-attempt token."""
+        atomic alternative to request + accept, with no race to lose. A runner that declares a
+        `max_resolution` gets only jobs producing at most that height (or no picture at all).
+        Returns each job with its one-attempt token."""
         now = self.now()
         claimed: list[tuple[Job, str]] = []
         async with self.db.write() as conn:
-            for job_id in await self.repo.lock_available(conn, job_types, max_jobs):
+            for job_id in await self.repo.lock_available(conn, job_types, max_jobs, max_resolution):
                 job_token = tokens.new_job_token()
                 accepted = await self.repo.accept(conn, job_id, runner.id, tokens.digest(job_token), now)
                 if accepted is None:

@@ -117,10 +117,12 @@ class InstanceClient:
         response = await self._post("/jobs/request", json=body, expect=200, repeatable=True)
         return list(response.json().get("availableJobs", []))
 
-    async def claim_jobs(self, runner_token: str, job_types: list[str], max_jobs: int) -> list[dict[str, Any]] | None:
+    async def claim_jobs(self, runner_token: str, job_types: list[str], max_jobs: int, max_resolution: int | None = None) -> list[dict[str, Any]] | None:
         """POST /jobs/claim (Offload instances): up to `max_jobs` jobs accepted in one call, each
         with its `jobToken`. None when the instance has no such route (PeerTube)."""
         body: dict[str, Any] = {"runnerToken": runner_token, "jobTypes": job_types, "maxJobs": max_jobs, "version": runner_version()}
+        if max_resolution is not None:
+            body["maxResolution"] = max_resolution
         try:
             # Not repeatable: a retry after a lost answer would claim more jobs.
             response = await self._post("/jobs/claim", json=body, expect=200, repeatable=False)

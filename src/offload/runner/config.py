@@ -174,6 +174,13 @@ class RunnerConfig:
         return {str(k): max(0, int(v)) for k, v in dict(raw).items()}
 
     @property
+    def max_resolution(self) -> int | None:
+        """`[jobs] maxResolution`: skip jobs producing a taller picture (a small machine kept off
+        4K work). None: no limit."""
+        value = self._get("jobs", "maxResolution", None)
+        return None if value is None else max(0, int(value))
+
+    @property
     def input_cache_bytes(self) -> int:
         return max(0, int(self._get("jobs", "inputCacheSizeMB", DEFAULT_INPUT_CACHE_MB))) * 1024 * 1024
 

@@ -44,7 +44,7 @@ from offload.runner.errors import (
 from offload.runner.ipc import DaemonLock, IpcServer
 from offload.runner.links import InstanceLink
 from offload.runner.registration import register_instance, unregister_instance
-from offload.runner.slots import can_take, free_slots
+from offload.runner.slots import can_take, fits_resolution, free_slots
 
 __all__ = ["KNOWN_JOB_TYPES", "STOP_REASON", "ActiveJob", "RunnerDaemon"]
 
@@ -294,7 +294,7 @@ class RunnerDaemon:
         # Per-type limits are checked job by job: claim one at a time when there are any.
         max_jobs = 1 if self.config.type_concurrency else min(10, free_slots(self.config.concurrency, running))
         try:
-            claimed = await link.client.claim_jobs(link.registration.runner_token, types, max_jobs)
+            claimed = await link.client.claim_jobs(link.registration.runner_token, types, max_jobs, self.config.max_resolution)
         except UnknownRunnerTokenError as exc:
             link.reject(exc)
             return False
@@ -332,6 +332,8 @@ class RunnerDaemon:
             if job_type not in self.enabled_types:
                 continue
             if not can_take(job_type, self.running_types(), self.config.concurrency, self.config.type_concurrency):
+                continue
+            if not fits_resolution(offer.get("payload") or {}, self.config.max_resolution):
                 continue
             try:
                 accepted = await link.client.accept(token, str(offer["uuid"]))

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from offload.domain.jobs import Job, JobAttempt, JobSpec, JobState, JobType
+from offload.domain.jobs import Job, JobAttempt, JobSpec, JobState, JobType, output_resolution
 from offload.store.tables import job_attempts, runner_jobs, runners, video_jobs
 
 __all__ = ["JobListQuery", "JobRepository", "row_to_job"]
@@ -92,6 +92,7 @@ class JobRepository:
                         failures=0,
                         payload=spec.payload,
                         private_payload=spec.private_payload,
+                        resolution=output_resolution(spec.payload),
                         parent_id=parent_id,
                         attempt=0,
                         created_at=now,
@@ -129,8 +130,9 @@ class JobRepository:
         query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit)
         return [row_to_job(r) for r in (await conn.execute(query)).all()]
 
-    async def lock_available(self, conn: AsyncConnection, types: Sequence[str] | None, limit: int) -> list[int]:
-        """Ids of the best PENDING jobs for remote runners, locked for this transaction.
+    async def lock_available(self, conn: AsyncConnection, types: Sequence[str] | None, limit: int, max_resolution: int | None = None) -> list[int]:
+        """Ids of the best PENDING jobs for remote runners (producing at most `max_resolution`,
+        when given), locked for this transaction.
 
         On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets concurrent claims take different jobs
         instead of queueing on the same rows; SQLite needs no lock (one writer at a time).
@@ -138,6 +140,8 @@ class JobRepository:
         query = sa.select(_j.c.id).where(_j.c.state == int(JobState.PENDING), _REMOTE)
         if types is not None:
             query = query.where(_j.c.type.in_(list(types)))
+        if max_resolution is not None:
+            query = query.where(sa.or_(_j.c.resolution.is_(None), _j.c.resolution <= max_resolution))
         query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit).with_for_update(skip_locked=True, of=_j)
         return [row.id for row in (await conn.execute(query)).all()]
 

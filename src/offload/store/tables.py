@@ -133,6 +133,8 @@ runner_jobs = sa.Table(
     #: The instance process running this job's completion (COMPLETING only): when that process
     #: is gone, the completion is redone; while it lives, nobody else touches it.
     sa.Column("completing_by", sa.String(32), nullable=True),
+    #: `payload.output.resolution`, kept as a column so claims can filter on a runner's maximum.
+    sa.Column("resolution", sa.Integer, nullable=True),
     # request: PENDING jobs by priority then id, without scanning finished history.
     sa.Index("ix_runner_jobs_state_priority_id", "state", "priority", "id"),
     # watchdog: PROCESSING/COMPLETING jobs by last update.

@@ -90,7 +90,8 @@ async def request_jobs(body: RequestJobsBody, request: Request, services: Servic
 
 @router.post("/jobs/claim", status_code=200, dependencies=RATE_LIMITED)
 async def claim_jobs(body: ClaimJobsBody, request: Request, services: ServicesDep) -> dict[str, Any]:
-    """Offload's extension: pick and accept up to `maxJobs` of the best pending jobs at once.
+    """Offload's extension: pick and accept up to `maxJobs` of the best pending jobs at once,
+    producing at most `maxResolution` when the runner declares one.
 
     Each returned job is shaped like `accept`'s answer (with its `jobToken`). An empty list
     means nothing to do. PeerTube has no such route (404), so runners fall back to request +
@@ -102,7 +103,7 @@ async def claim_jobs(body: ClaimJobsBody, request: Request, services: ServicesDe
     if unknown:
         raise BadParams("jobTypes", messages={"jobTypes": f"Unknown job types: {', '.join(unknown)}"})
     runner = await services.runners.authenticate(body.runnerToken)
-    claimed = await services.jobs.claim(runner, body.jobTypes, body.maxJobs)
+    claimed = await services.jobs.claim(runner, body.jobTypes, body.maxJobs, body.maxResolution)
     await services.runners.touch(runner, client_ip(request), body.version)
     jobs = []
     for job, job_token in claimed:
