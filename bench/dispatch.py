@@ -29,61 +29,51 @@ async def _register(client: httpx.AsyncClient, admin_token: str, name: str) -> s
     return str(r.json()["runnerToken"])
 
 
+async def _timed(latencies: dict[str, list[float]], name: str, call: Any) -> httpx.Response:
+    t0 = time.perf_counter()
+    response: httpx.Response = await call
+    latencies.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+    return response
+
+
+async def _finish(client: httpx.AsyncClient, token: str, job: dict[str, Any], latencies: dict[str, list[float]], done: list[int]) -> None:
+    """One progress update, then success with a 4 KiB file: the rest of a job, however taken."""
+    auth = {"runnerToken": token, "jobToken": job["jobToken"]}
+    await _timed(latencies, "update", client.post(f"/api/v1/runners/jobs/{job['uuid']}/update", files={"progress": (None, "50"), **{k: (None, v) for k, v in auth.items()}}))
+    s = await _timed(
+        latencies,
+        "success",
+        client.post(f"/api/v1/runners/jobs/{job['uuid']}/success", data=auth, files={"payload[videoFile]": ("out.mp4", _FILE)}),
+    )
+    if s.status_code == 204:
+        done.append(1)
+
+
 async def _simulated_runner(client: httpx.AsyncClient, token: str, latencies: dict[str, list[float]], done: list[int]) -> None:
     """request → accept → one progress update → success with a 4 KiB file, until none left."""
-
-    async def timed(name: str, coro: Any) -> httpx.Response:
-        t0 = time.perf_counter()
-        r = await coro
-        latencies.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
-        return r
-
     while True:
-        r = await timed("request", client.post("/api/v1/runners/jobs/request", json={"runnerToken": token}))
+        r = await _timed(latencies, "request", client.post("/api/v1/runners/jobs/request", json={"runnerToken": token}))
         available = r.json()["availableJobs"]
         if not available:
             return
         accepted = None
         for job in available:
-            a = await timed("accept", client.post(f"/api/v1/runners/jobs/{job['uuid']}/accept", json={"runnerToken": token}))
+            a = await _timed(latencies, "accept", client.post(f"/api/v1/runners/jobs/{job['uuid']}/accept", json={"runnerToken": token}))
             if a.status_code == 200:
                 accepted = a.json()["job"]
                 break
-        if accepted is None:
-            continue
-        auth = {"runnerToken": token, "jobToken": accepted["jobToken"]}
-        await timed("update", client.post(f"/api/v1/runners/jobs/{accepted['uuid']}/update", files={"progress": (None, "50"), **{k: (None, v) for k, v in auth.items()}}))
-        s = await timed(
-            "success",
-            client.post(f"/api/v1/runners/jobs/{accepted['uuid']}/success", data=auth, files={"payload[videoFile]": ("out.mp4", _FILE)}),
-        )
-        if s.status_code == 204:
-            done.append(1)
+        if accepted is not None:
+            await _finish(client, token, accepted, latencies, done)
 
 
 async def _claiming_runner(client: httpx.AsyncClient, token: str, latencies: dict[str, list[float]], done: list[int]) -> None:
     """Offload's claim (pick + accept in one call) → one progress update → success, until none left."""
-
-    async def timed(name: str, coro: Any) -> httpx.Response:
-        t0 = time.perf_counter()
-        r = await coro
-        latencies.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
-        return r
-
     while True:
-        r = await timed("claim", client.post("/api/v1/runners/jobs/claim", json={"runnerToken": token}))
+        r = await _timed(latencies, "claim", client.post("/api/v1/runners/jobs/claim", json={"runnerToken": token}))
         claimed = r.json()["jobs"]
         if not claimed:
             return
-        job = claimed[0]
-        auth = {"runnerToken": token, "jobToken": job["jobToken"]}
-        await timed("update", client.post(f"/api/v1/runners/jobs/{job['uuid']}/update", files={"progress": (None, "50"), **{k: (None, v) for k, v in auth.items()}}))
-        s = await timed(
-            "success",
-            client.post(f"/api/v1/runners/jobs/{job['uuid']}/success", data=auth, files={"payload[videoFile]": ("out.mp4", _FILE)}),
-        )
-        if s.status_code == 204:
-            done.append(1)
+        await _finish(client, token, claimed[0], latencies, done)
 
 
 #: How simulated runners take jobs: PeerTube's two calls, or Offload's one.

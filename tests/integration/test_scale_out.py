@@ -13,7 +13,8 @@ from alembic.script import ScriptDirectory
 
 from offload.domain.jobs import JobState
 from offload.store.database import Database, alembic_config
-from offload.store.tables import instance_processes, runner_jobs
+from offload.store.tables import instance_processes
+from tests.jobs import force_completing
 from tests.ladder import enqueue_upload_ladder, register_runner
 from tests.sockets import runner_socket
 from tests.support import PgCluster, RunningInstance, wait_until
@@ -28,16 +29,7 @@ def completing_job(instance: RunningInstance) -> str:
     token = register_runner(instance, name="done")["runnerToken"]
     with instance.client() as c:
         assert 200 == c.post(f"/api/v1/runners/jobs/{job.uuid}/accept", json={"runnerToken": token}).status_code
-
-    async def start_completing() -> None:
-        async with instance.services.db.write() as conn:
-            await conn.execute(
-                sa.update(runner_jobs)
-                .where(runner_jobs.c.uuid == job.uuid)
-                .values(state=int(JobState.COMPLETING), completing_by=instance.services.jobs.process_id)
-            )
-
-    instance.call(start_completing)
+    force_completing(instance, job.uuid)
     return job.uuid
 
 

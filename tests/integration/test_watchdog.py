@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from offload.domain.jobs import JobSpec, JobType
-from offload.store.tables import runner_jobs
+from tests.jobs import force_completing
 from tests.ladder import register_runner
 from tests.support import RunningInstance, wait_until
 
@@ -53,21 +52,6 @@ def admin_job(instance: RunningInstance, job_uuid: str) -> dict[str, Any]:
         r = c.get("/api/v1/runners/jobs", params={"search": job_uuid})
     [job] = r.json()["data"]
     return dict(job)
-
-
-def force_completing(instance: RunningInstance, job_uuid: str, updated_at: datetime, owner: str | None = None) -> None:
-    """Put a job in COMPLETING since `updated_at`, its completion run by the instance process
-    `owner` (default: the instance's own, alive, process)."""
-
-    async def write() -> None:
-        async with instance.services.db.write() as conn:
-            await conn.execute(
-                sa.update(runner_jobs)
-                .where(runner_jobs.c.uuid == job_uuid)
-                .values(state=9, updated_at=updated_at, completing_by=owner or instance.services.jobs.process_id)
-            )
-
-    instance.call(write)
 
 
 def test_unattended_job_goes_back_to_pending_while_an_updated_one_keeps_processing(

@@ -217,15 +217,11 @@ class JobService:
         reading it again here would only cost a round trip.
         """
         check_acceptable(job)
-        job_token = tokens.new_job_token()
-        now = self.now()
         async with self.db.write() as conn:
-            accepted = await self.repo.accept(conn, job.id, runner.id, tokens.digest(job_token), now)
-            if accepted is None:
-                raise JobNotPendingAnymore()
-            await self.repo.open_attempt(conn, accepted, runner.id, runner.name, now)
-        self.accepted_total += 1
-        return accepted, job_token
+            taken = await self._take(conn, job.id, runner, self.now())
+        if taken is None:
+            raise JobNotPendingAnymore()
+        return taken
 
     async def claim(self, runner: Runner, job_types: Sequence[str] | None, max_jobs: int, max_resolution: int | None = None) -> list[tuple[Job, str]]:
         """Pick and accept up to `max_jobs` of the best PENDING jobs in one transaction: Offload's
@@ -236,14 +232,22 @@ class JobService:
         claimed: list[tuple[Job, str]] = []
         async with self.db.write() as conn:
             for job_id in await self.repo.lock_available(conn, job_types, max_jobs, max_resolution):
-                job_token = tokens.new_job_token()
-                accepted = await self.repo.accept(conn, job_id, runner.id, tokens.digest(job_token), now)
-                if accepted is None:
-                    continue  # cannot happen under the row lock; the UPDATE's condition says so
-                await self.repo.open_attempt(conn, accepted, runner.id, runner.name, now)
-                claimed.append((accepted, job_token))
-        self.accepted_total += len(claimed)
+                # Under the row lock the conditional UPDATE cannot miss; it says so all the same.
+                taken = await self._take(conn, job_id, runner, now)
+                if taken is not None:
+                    claimed.append(taken)
         return claimed
+
+    async def _take(self, conn: AsyncConnection, job_id: int, runner: Runner, now: datetime) -> tuple[Job, str] | None:
+        """PENDING → PROCESSING for `runner` with a fresh job token and an open attempt; None
+        when the job was no longer pending. Shared by accept and claim."""
+        job_token = tokens.new_job_token()
+        accepted = await self.repo.accept(conn, job_id, runner.id, tokens.digest(job_token), now)
+        if accepted is None:
+            return None
+        await self.repo.open_attempt(conn, accepted, runner.id, runner.name, now)
+        self.accepted_total += 1
+        return accepted, job_token
 
     async def load_runner_job(self, job_uuid: str, runner: Runner | None, job_token: str, allowed: Iterable[JobState]) -> Job:
         """PeerTube's job-of-runner check: uuid + job token + runner must all match, then state."""

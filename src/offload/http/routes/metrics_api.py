@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
-from datetime import timedelta
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
@@ -24,7 +23,7 @@ from offload.domain.videos import VideoState
 from offload.http.deps import ServicesDep, require_admin
 from offload.http.errors import HttpProblem
 from offload.http.services import Services
-from offload.http.ui.dashboard import ONLINE_WINDOW_S, connected_runner_ids
+from offload.http.ui.dashboard import ONLINE_WINDOW_S, connected_runner_ids, count_online_runners
 from offload.store.tables import runner_jobs, runners, videos
 
 __all__ = ["render_metrics", "router"]
@@ -61,6 +60,7 @@ def _number(value: float) -> str:
 
 async def render_metrics(services: Services) -> str:
     now = services.runners.now()
+    connected = connected_runner_ids(services)
     out = _Exposition()
     out.family("offload_build_info", "gauge", "Offload's version.", [({"version": __version__}, 1)])
     async with services.db.read() as conn:
@@ -72,18 +72,7 @@ async def render_metrics(services: Services) -> str:
             await conn.execute(sa.select(sa.func.min(runner_jobs.c.updated_at)).where(runner_jobs.c.state == int(JobState.PENDING)))
         ).scalar_one()
         registered = (await conn.execute(sa.select(sa.func.count()).select_from(runners))).scalar_one()
-        online = (
-            await conn.execute(
-                sa.select(sa.func.count())
-                .select_from(runners)
-                .where(
-                    sa.or_(
-                        runners.c.last_contact >= now - timedelta(seconds=ONLINE_WINDOW_S),
-                        runners.c.id.in_(sorted(connected_runner_ids(services))),
-                    )
-                )
-            )
-        ).scalar_one()
+        online = await count_online_runners(conn, now, connected)
         by_video_state = (await conn.execute(sa.select(videos.c.state, sa.func.count()).group_by(videos.c.state))).all()
 
     out.family(
@@ -96,7 +85,7 @@ async def render_metrics(services: Services) -> str:
     out.family("offload_oldest_pending_job_age_seconds", "gauge", "How long the longest-waiting pending job has waited (0 with none).", [({}, round(age, 3))])
     out.family("offload_runners", "gauge", "Registered runners.", [({}, registered)])
     out.family("offload_runners_online", "gauge", f"Runners heard from in the last {ONLINE_WINDOW_S:.0f} s or holding a socket.", [({}, online)])
-    out.family("offload_runner_sockets", "gauge", "Runner sockets connected to this process.", [({}, len(connected_runner_ids(services)))])
+    out.family("offload_runner_sockets", "gauge", "Runner sockets connected to this process.", [({}, len(connected))])
     out.family(
         "offload_videos",
         "gauge",

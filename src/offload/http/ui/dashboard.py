@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offload.domain.jobs import JobState
 from offload.domain.runners import Runner
@@ -17,6 +18,7 @@ __all__ = [
     "ONLINE_WINDOW_S",
     "Dashboard",
     "connected_runner_ids",
+    "count_online_runners",
     "is_online",
     "load_dashboard",
 ]
@@ -47,24 +49,28 @@ def is_online(runner: Runner, now: datetime, connected: set[int]) -> bool:
     return runner.id in connected or runner.last_contact >= now - timedelta(seconds=ONLINE_WINDOW_S)
 
 
+async def count_online_runners(conn: AsyncConnection, now: datetime, connected: set[int]) -> int:
+    """Registered runners heard from lately or holding a socket. A socket can outlive its
+    runner's deletion for a moment: only existing runners are counted."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(runners)
+        .where(
+            sa.or_(
+                runners.c.last_contact >= now - timedelta(seconds=ONLINE_WINDOW_S),
+                runners.c.id.in_(sorted(connected)),
+            )
+        )
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
 async def load_dashboard(services: Services) -> Dashboard:
     # Read-only summary queries no use case needs, so they live with the page that shows them.
     now = services.runners.now()
     counts = await services.jobs.counts_by_state()
     async with services.db.read() as conn:
-        # A socket can outlive its runner's deletion for a moment: count existing runners only.
-        online = (
-            await conn.execute(
-                sa.select(sa.func.count())
-                .select_from(runners)
-                .where(
-                    sa.or_(
-                        runners.c.last_contact >= now - timedelta(seconds=ONLINE_WINDOW_S),
-                        runners.c.id.in_(sorted(connected_runner_ids(services))),
-                    )
-                )
-            )
-        ).scalar_one()
+        online = await count_online_runners(conn, now, connected_runner_ids(services))
         failures = (
             await conn.execute(
                 sa.select(sa.func.count())
