@@ -88,6 +88,10 @@ class InstanceSettings(BaseSettings):
     #: PeerTube's API rate limit per IP; registered runners and admins pass anyway.
     rate_limit_max: int = 50
     rate_limit_window_s: float = 10.0
+    #: Failed logins allowed per client IP, and apart per username, within the window
+    #: (PeerTube's `rates_limit.login`: 15 per 5 minutes); then 429 with Retry-After.
+    login_rate_limit_max: int = 15
+    login_rate_limit_window_s: float = 300.0
 
     #: A runner's `lastContact`/`ip` are written at most this often.
     last_contact_interval_s: float = 30.0

@@ -30,6 +30,7 @@ from offload.http.services import Services, utcnow
 from offload.http.socket import RunnerSockets
 from offload.instance.accounts import AccountService
 from offload.instance.jobs import JobService
+from offload.instance.login_limits import LoginLimiter
 from offload.instance.media import MediaPipeline
 from offload.instance.notifier import AvailableJobsNotifier
 from offload.instance.ratelimit import RateLimiter
@@ -114,7 +115,13 @@ def create_app(
         )
         jobs.on_revoked = fanout.revoke if fanout is not None else sockets.revoke_job
         media.attach(jobs)
-        accounts = AccountService(db, now, access_ttl_s=settings.access_token_ttl_s, refresh_ttl_s=settings.refresh_token_ttl_s)
+        accounts = AccountService(
+            db,
+            now,
+            access_ttl_s=settings.access_token_ttl_s,
+            refresh_ttl_s=settings.refresh_token_ttl_s,
+            login_limiter=LoginLimiter(settings.login_rate_limit_max, settings.login_rate_limit_window_s),
+        )
         services = Services(
             settings=settings,
             db=db,
