@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from offload import __version__
 from offload.domain.jobs import JobType
+from offload.http.access_log import AccessLog
 from offload.http.errors import install_error_handlers
 from offload.http.routes import (
     admin_api,
@@ -63,6 +64,8 @@ def server_options(settings: InstanceSettings) -> dict[str, Any]:
         "proxy_headers": True,
         "forwarded_allow_ips": settings.trusted_proxies,
         "timeout_keep_alive": KEEP_ALIVE_S,
+        # Ours (`AccessLog`) replaces uvicorn's: structured, redacted, handshakes only.
+        "access_log": False,
     }
 
 
@@ -189,7 +192,8 @@ def create_app(
     async def ping() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    return sockets.asgi_app(app)
+    asgi = sockets.asgi_app(app)
+    return AccessLog(asgi, json_lines=settings.access_log_format == "json") if settings.access_log else asgi
 
 
 async def _watchdog(jobs: JobService, interval_s: float) -> None:
