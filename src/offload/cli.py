@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -72,8 +74,44 @@ def serve(
         listen = f"{host or settings.host}:{port or settings.port}"
         settings = _settings(config, **overrides, listen=listen)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asgi = create_app(settings, on_ready=_print_ready)
-    uvicorn.run(asgi, host=settings.host, port=settings.port, **server_options(settings))
+    if settings.access_log_format == "json":
+        # One JSON object a line, without the text prefix, for log shippers.
+        access = logging.getLogger("offload.access")
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.propagate = False
+    server_config = uvicorn.Config(create_app(settings, on_ready=_print_ready), host=settings.host, port=settings.port, **server_options(settings))
+    # The socket is bound and listening before the lifespan runs, so "listening on" and the
+    # registration token are printed only for a port that is really ours.
+    sock = _listen(settings.host, settings.port, server_config.backlog)
+    uvicorn.Server(server_config).run(sockets=[sock])
+
+
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket on host:port, or one line saying why not and exit 1."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        _fail_listen(f"cannot listen on {host}:{port}: {exc.strerror}: pass another --host or OFFLOAD_LISTEN")
+    sock = socket.socket(family, kind, proto)
+    # As uvicorn does: a restart need not wait for the old connections' TIME_WAIT to end. It
+    # does not let two processes listen on one port.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            _fail_listen(f"port {port} on {host} is in use: stop the other process or pass --port / OFFLOAD_LISTEN")
+        _fail_listen(f"cannot listen on {host}:{port}: {exc.strerror}: pass another --host / --port or OFFLOAD_LISTEN")
+    return sock
+
+
+def _fail_listen(message: str) -> NoReturn:
+    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -88,6 +88,15 @@ class InstanceSettings(BaseSettings):
     #: PeerTube's API rate limit per IP; registered runners and admins pass anyway.
     rate_limit_max: int = 50
     rate_limit_window_s: float = 10.0
+    #: Failed logins allowed per client IP, and apart per username, within the window
+    #: (PeerTube's `rates_limit.login`: 15 per 5 minutes); then 429 with Retry-After.
+    login_rate_limit_max: int = 15
+    login_rate_limit_window_s: float = 300.0
+    #: One `offload.access` record per HTTP request and per socket handshake (client, method,
+    #: path, query with secrets redacted, status, duration, size), logged at INFO.
+    access_log: bool = True
+    #: `text` (one line, after the log's usual prefix) or `json` (one JSON object a line).
+    access_log_format: Literal["text", "json"] = "text"
 
     #: A runner's `lastContact`/`ip` are written at most this often.
     last_contact_interval_s: float = 30.0

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from offload.domain.jobs import JobState
 from tests.browser.runner_calls import accept_job, post_error
@@ -112,6 +113,21 @@ def test_login_form_without_its_csrf_token_is_refused(instance: RunningInstance)
 
     assert 403 == answer.status_code
     assert "offload_admin=" not in answer.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_login_form_is_limited_after_failed_logins(instance_factory: Callable[..., RunningInstance]) -> None:
+    """Past the failed-login limit the form answers 429 with Retry-After and says why, right password or not."""
+    instance = instance_factory(login_rate_limit_max=2, login_rate_limit_window_s=120.0)
+    answers = []
+    for password in ("wrong", "wrong", ADMIN_PASSWORD):
+        with ui_login(instance, password=password) as (_, answer):
+            answers.append(answer)
+
+    assert [400, 400, 429] == [a.status_code for a in answers]
+    assert "Too many failed logins" in answers[2].text
+    assert 0 < int(answers[2].headers["retry-after"]) <= 120
+    assert "offload_admin=" not in answers[2].headers.get("set-cookie", "")
 
 
 def test_action_without_csrf_token_changes_nothing(instance: RunningInstance) -> None:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+import threading
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from offload.runner.config import RegisteredInstance, RunnerConfig, default_document, runner_paths
 
@@ -145,6 +151,88 @@ class TestRoundTrip:
 
         parsed = tomllib.loads(path.read_text())
         assert (2, [{"url": "http://127.0.0.1:9000", "runnerToken": "ptrt-1", "runnerName": "r"}]) == (parsed["jobs"]["concurrency"], parsed["registeredInstances"])
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+class TestFileModes:
+    """config.toml holds runner tokens: only its owner may read it."""
+
+    def test_a_saved_file_and_its_new_directory_are_owner_only(self, tmp_path: Path) -> None:
+        """A first save makes the directory 0700 and the file 0600, whatever the umask allows."""
+        path = tmp_path / "offload-runner" / "default" / "config.toml"
+        config = RunnerConfig.load(path)
+        config.add_instance(RegisteredInstance("http://127.0.0.1:9000", "ptrt-1", "r"))
+
+        config.save()
+
+        assert (0o700, 0o600) == (_mode(path.parent), _mode(path))
+        assert ["config.toml"] == os.listdir(path.parent)
+
+    def test_saving_over_a_readable_file_makes_it_owner_only(self, tmp_path: Path) -> None:
+        """An existing 0644 config is 0600 after the next save, with its content kept."""
+        path = _write(tmp_path)
+        path.chmod(0o644)
+        config = RunnerConfig.load(path)
+        config.add_instance(RegisteredInstance("https://v.example", "ptrt-9", "basement"))
+
+        config.save()
+
+        assert 0o600 == _mode(path)
+        assert "# the box has 8 cores" in path.read_text()
+
+    def test_no_readable_copy_appears_while_saving(self, tmp_path: Path) -> None:
+        """While saves run, no file in the directory is ever readable by group or others."""
+        path = tmp_path / "runner" / "config.toml"
+        config = RunnerConfig.load(path)
+        config.add_instance(RegisteredInstance("https://v.example", "ptrt-secret", "r"))
+        config.save()
+        done = threading.Event()
+
+        def save_many() -> None:
+            try:
+                for _ in range(300):
+                    config.save()
+            finally:
+                done.set()
+
+        saver = threading.Thread(target=save_many)
+        saver.start()
+        seen: set[int] = set()
+        while not done.is_set():
+            for entry in os.scandir(path.parent):
+                try:
+                    seen.add(stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode))
+                except FileNotFoundError:
+                    continue  # a temp file renamed between listing and stat
+        saver.join()
+
+        assert {0o600} == seen
+
+    def test_loading_a_readable_file_warns(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """A config readable by others is still read, with a warning saying how to fix it."""
+        path = _write(tmp_path)
+        path.chmod(0o644)
+
+        with caplog.at_level(logging.WARNING, logger="offload.runner.config"):
+            config = RunnerConfig.load(path)
+
+        assert 3 == config.concurrency
+        warnings = [r.getMessage() for r in caplog.records if r.name == "offload.runner.config"]
+        assert 1 == len(warnings)
+        assert str(path) in warnings[0] and "chmod 600" in warnings[0]
+
+    def test_loading_an_owner_only_file_is_quiet(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """A 0600 config loads without a word."""
+        path = _write(tmp_path)
+        path.chmod(0o600)
+
+        with caplog.at_level(logging.WARNING, logger="offload.runner.config"):
+            RunnerConfig.load(path)
+
+        assert [] == [r for r in caplog.records if r.name == "offload.runner.config"]
 
 
 class TestPaths:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from offload.domain import errors as e
-from offload.instance.accounts import InvalidClient, InvalidGrant
+from offload.instance.accounts import InvalidClient, InvalidGrant, TooManyLogins
 
 __all__ = ["BadParams", "HttpProblem", "install_error_handlers", "problem"]
 
@@ -36,6 +36,7 @@ _STATUS: Sequence[tuple[type[e.OffloadError], int]] = (
     (e.OutputRefused, 400),
     (InvalidGrant, 400),
     (InvalidClient, 400),
+    (TooManyLogins, 429),
     (e.Conflict, 409),
 )
 
@@ -59,7 +60,9 @@ class BadParams(Exception):
         self.messages = messages or {}
 
 
-def problem(status: int, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None) -> JSONResponse:
+def problem(
+    status: int, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"status": status, "detail": detail}
     if code:
         body["type"] = _DOCS + code
@@ -68,7 +71,7 @@ def problem(status: int, detail: str, *, code: str | None = None, extra: dict[st
     body["error"] = detail
     if extra:
         body.update(extra)
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
 def bad_params_response(request: Request, fields: list[str], messages: dict[str, str]) -> JSONResponse:
@@ -90,7 +93,8 @@ def status_of(exc: e.OffloadError) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.OffloadError)
     async def _domain(request: Request, exc: e.OffloadError) -> JSONResponse:
-        return problem(status_of(exc), exc.message, code=exc.code)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyLogins) else None
+        return problem(status_of(exc), exc.message, code=exc.code, headers=headers)
 
     @app.exception_handler(HttpProblem)
     async def _http_problem(request: Request, exc: HttpProblem) -> JSONResponse:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,22 +15,37 @@ from typing import Any
 
 from offload.domain import tokens
 from offload.domain.errors import OffloadError
+from offload.instance.login_limits import LoginLimiter
 from offload.store.accounts import AccountRepository, ConfigRepository
 from offload.store.database import Database
 
-__all__ = ["ROLE_ADMIN", "ROLE_MODERATOR", "ROLE_USER", "AccountService", "InvalidGrant", "IssuedToken", "User"]
+__all__ = ["ROLE_ADMIN", "ROLE_MODERATOR", "ROLE_USER", "AccountService", "InvalidGrant", "IssuedToken", "TooManyLogins", "User"]
 
 ROLE_ADMIN = 0
 ROLE_MODERATOR = 1
 ROLE_USER = 2
 
+#: scrypt with N=2^14, r=8, p=1: 16 MiB and ~40 ms a hash on one core of a small server.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+#: Hashes computed at once. Each takes a core for its whole time (hashlib.scrypt releases the
+#: GIL), so a flood of logins queues here and leaves the other cores, the event loop and the
+#: shared thread pool (file moves, probes) to everything else.
+_HASHING_THREADS = max(1, (os.cpu_count() or 2) // 2)
 
 
 class InvalidGrant(OffloadError):
     """Invalid grant: user credentials are invalid"""
 
     code = "invalid_grant"
+
+
+class TooManyLogins(OffloadError):
+    """Too many requests, please try again later."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__()
+        #: Whole seconds until the next login may be tried (the `Retry-After` header).
+        self.retry_after_s = retry_after_s
 
 
 class InvalidClient(OffloadError):
@@ -91,13 +108,33 @@ def _user(row: dict[str, Any]) -> User:
 
 
 class AccountService:
-    def __init__(self, db: Database, now: Callable[[], datetime], *, access_ttl_s: float, refresh_ttl_s: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        now: Callable[[], datetime],
+        *,
+        access_ttl_s: float,
+        refresh_ttl_s: float,
+        login_limiter: LoginLimiter,
+    ) -> None:
         self.db = db
         self.now = now
         self.repo = AccountRepository()
         self.config = ConfigRepository()
         self.access_ttl = timedelta(seconds=access_ttl_s)
         self.refresh_ttl = timedelta(seconds=refresh_ttl_s)
+        self.login_limiter = login_limiter
+        self._hashing = asyncio.Semaphore(_HASHING_THREADS)
+        self._unknown_user_hash: str | None = None
+
+    async def _hash(self, password: str) -> str:
+        # Off the event loop: a hash blocks its thread for tens of milliseconds.
+        async with self._hashing:
+            return await asyncio.to_thread(hash_password, password)
+
+    async def _check(self, password: str, stored: str) -> bool:
+        async with self._hashing:
+            return await asyncio.to_thread(check_password, password, stored)
 
     async def ensure_root(self, password: str | None) -> str | None:
         """Create `root` on first start; returns the generated password to print, if any.
@@ -112,18 +149,17 @@ class AccountService:
                 if password is None:
                     generated = password = secrets.token_urlsafe(12)
                 await self.repo.insert_user(
-                    conn, username="root", email="admin@localhost", password_hash=hash_password(password), role=ROLE_ADMIN, now=self.now()
+                    conn, username="root", email="admin@localhost", password_hash=await self._hash(password), role=ROLE_ADMIN, now=self.now()
                 )
                 return generated
-            if password is not None and not check_password(password, root["password_hash"]):
-                await self.repo.set_password(conn, root["id"], hash_password(password))
+            if password is not None and not await self._check(password, root["password_hash"]):
+                await self.repo.set_password(conn, root["id"], await self._hash(password))
         return None
 
     async def create_user(self, username: str, password: str, role: int, email: str | None = None) -> User:
+        password_hash = await self._hash(password)
         async with self.db.write() as conn:
-            row = await self.repo.insert_user(
-                conn, username=username, email=email, password_hash=hash_password(password), role=role, now=self.now()
-            )
+            row = await self.repo.insert_user(conn, username=username, email=email, password_hash=password_hash, role=role, now=self.now())
         return _user(row)
 
     async def username_taken(self, username: str) -> bool:
@@ -132,6 +168,11 @@ class AccountService:
 
     async def oauth_client(self) -> dict[str, str]:
         """The instance's single local OAuth client (PeerTube's `oauth-clients/local`)."""
+        # Every login reads it: a plain read, so logins do not queue on SQLite's write lock.
+        async with self.db.read() as conn:
+            client = await self.config.get(conn, "oauth_client")
+        if client is not None:
+            return dict(client)
         async with self.db.write() as conn:
             client = await self.config.get(conn, "oauth_client")
             if client is None:
@@ -149,15 +190,31 @@ class AccountService:
         ):
             raise InvalidClient()
 
-    async def password_grant(self, username: str, password: str) -> IssuedToken:
+    async def password_grant(self, username: str, password: str, *, client_ip: str | None) -> IssuedToken:
+        """Log in; failures count against the client's address and the username.
+
+        Raises:
+            TooManyLogins: the address or the username has used its failures for now.
+            InvalidGrant: unknown user or wrong password.
+        """
+        # Per username too, so guesses spread over many addresses still end; the cost is that
+        # they can lock the user out of password logins for one window (refresh tokens and
+        # sessions already issued keep working).
+        keys = (f"ip:{client_ip or 'unknown'}", f"user:{username.lower()}")
+        retry_after_s = self.login_limiter.begin(keys)
+        if retry_after_s is not None:
+            raise TooManyLogins(retry_after_s)
         async with self.db.read() as conn:
             row = await self.repo.get_user_by_name(conn, username)
         if row is None:
-            # Hash anyway so an unknown user takes as long as a wrong password.
-            check_password(password, hash_password("x"))
+            # Check against a hash anyway so an unknown user takes as long as a wrong password.
+            if self._unknown_user_hash is None:
+                self._unknown_user_hash = await self._hash(secrets.token_urlsafe(16))
+            await self._check(password, self._unknown_user_hash)
             raise InvalidGrant()
-        if not check_password(password, row["password_hash"]):
+        if not await self._check(password, row["password_hash"]):
             raise InvalidGrant()
+        self.login_limiter.forgive(keys)
         return await self._issue(row["id"])
 
     async def refresh_grant(self, refresh_token: str) -> IssuedToken:

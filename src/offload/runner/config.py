@@ -26,8 +26,11 @@ model = "small"
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +52,8 @@ __all__ = [
     "default_document",
     "runner_paths",
 ]
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "offload-runner"
 DEFAULT_CONCURRENCY = 2
@@ -143,17 +148,32 @@ class RunnerConfig:
         """Read `path`, or start from the defaults when it does not exist (nothing is written)."""
         if not path.exists():
             return cls(path, default_document())
+        _warn_if_readable_by_others(path)
         try:
             return cls(path, tomlkit.parse(path.read_text(encoding="utf-8")))
         except (tomlkit.exceptions.TOMLKitError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
 
     def save(self) -> None:
-        """Write atomically (temp file + rename): a crash never leaves half a config."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        temp.write_text(tomlkit.dumps(self.document), encoding="utf-8")
-        os.replace(temp, self.path)
+        """Write atomically (temp file + rename): a crash never leaves half a config.
+
+        The file holds runner tokens, so it is the owner's alone (0600) from the moment the
+        temp file exists, and a directory made here is 0700. An existing directory keeps its
+        mode: it may be one the user chose (`--config-dir`), and the file is closed anyway.
+        """
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # mkstemp creates the file 0600 with O_EXCL: never readable by others, never a stale one.
+        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(tomlkit.dumps(self.document))
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
 
     # ---- typed reads ----------------------------------------------------------------------
 
@@ -281,6 +301,17 @@ class RunnerConfig:
 
     def find_instance(self, url: str, runner_name: str) -> RegisteredInstance | None:
         return next((i for i in self.registered_instances if _same_url(i.url, url) and i.runner_name == runner_name), None)
+
+
+def _warn_if_readable_by_others(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning(
+            "%s holds runner tokens but its mode is %04o: run `chmod 600 %s` (the next save writes it 0600)",
+            path,
+            mode,
+            path,
+        )
 
 
 def _same_url(a: str, b: str) -> bool:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
-from offload.http.deps import AdminUser, ServicesDep, bearer_user
+from offload.http.deps import AdminUser, ServicesDep, bearer_user, client_ip
 from offload.http.errors import BadParams, HttpProblem
 from offload.http.schemas import NoNul
 from offload.instance.accounts import InvalidGrant
@@ -24,6 +24,7 @@ async def local_client(services: ServicesDep) -> dict[str, str]:
 
 @router.post("/users/token")
 async def token(
+    request: Request,
     services: ServicesDep,
     client_id: Annotated[str, Form()],
     client_secret: Annotated[str, Form()],
@@ -36,7 +37,7 @@ async def token(
     if grant_type == "password":
         if not username or not password or "\x00" in username:
             raise InvalidGrant()
-        issued = await services.accounts.password_grant(username, password)
+        issued = await services.accounts.password_grant(username, password, client_ip=client_ip(request))
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise InvalidGrant("Invalid grant: refresh token is invalid")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from offload.http.deps import ServicesDep, enforce_rate_limit
+from offload.http.deps import ServicesDep, client_ip, enforce_rate_limit
 from offload.http.routes import ui_jobs, ui_runners, ui_settings, ui_videos
 from offload.http.ui.dashboard import load_dashboard
 from offload.http.ui.render import STATIC_DIR, UiRoute, render, render_fragment
@@ -23,7 +23,7 @@ from offload.http.ui.session import (
     set_login_csrf_cookie,
     set_session_cookie,
 )
-from offload.instance.accounts import InvalidGrant
+from offload.instance.accounts import InvalidGrant, TooManyLogins
 
 __all__ = ["router"]
 
@@ -99,11 +99,17 @@ async def login(request: Request, services: ServicesDep) -> Response:
             request, services, target, username, "The form expired: please log in again.", 403
         )
     try:
-        issued = await services.accounts.password_grant(username, password)
+        issued = await services.accounts.password_grant(username, password, client_ip=client_ip(request))
     except InvalidGrant:
         return await _login_page(
             request, services, target, username, "Wrong username or password.", 400
         )
+    except TooManyLogins as exc:
+        page = await _login_page(
+            request, services, target, username, "Too many failed logins: please try again later.", 429
+        )
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     user = await services.accounts.authenticate(issued.access_token)
     if user is None or not user.is_admin:
         await services.accounts.revoke(issued.access_token)
