@@ -112,17 +112,34 @@ class AccountService:
                 if password is None:
                     generated = password = secrets.token_urlsafe(12)
                 await self.repo.insert_user(
-                    conn, username="root", email="admin@localhost", password_hash=hash_password(password), role=ROLE_ADMIN, now=self.now()
+                    conn,
+                    username="root",
+                    email="admin@localhost",
+                    password_hash=hash_password(password),
+                    role=ROLE_ADMIN,
+                    now=self.now(),
+                    video_quota=-1,  # root is unlimited, as PeerTube's
+                    video_quota_daily=-1,
                 )
                 return generated
             if password is not None and not check_password(password, root["password_hash"]):
                 await self.repo.set_password(conn, root["id"], hash_password(password))
         return None
 
-    async def create_user(self, username: str, password: str, role: int, email: str | None = None) -> User:
+    async def create_user(
+        self, username: str, password: str, role: int, email: str | None = None, *, video_quota: int | None = None, video_quota_daily: int | None = None
+    ) -> User:
+        """Quotas left None follow the instance's default for users."""
         async with self.db.write() as conn:
             row = await self.repo.insert_user(
-                conn, username=username, email=email, password_hash=hash_password(password), role=role, now=self.now()
+                conn,
+                username=username,
+                email=email,
+                password_hash=hash_password(password),
+                role=role,
+                now=self.now(),
+                video_quota=video_quota,
+                video_quota_daily=video_quota_daily,
             )
         return _user(row)
 

@@ -92,6 +92,17 @@ class MediaStorage:
     def resumable_path(self, upload_id: str) -> Path:
         return self.resumable_dir / upload_id
 
+    def resumable_ids_older_than(self, cutoff: float) -> list[str]:
+        """Resumable uploads whose bytes were last written before `cutoff` (POSIX time)."""
+        if not self.resumable_dir.is_dir():
+            return []
+        ids: list[str] = []
+        for entry in os.scandir(self.resumable_dir):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    ids.append(entry.name)
+        return ids
+
     def relative(self, path: Path) -> str:
         """A path as stored in the database: relative to the data dir, so the dir can move."""
         return str(path.resolve().relative_to(self.root))
