@@ -25,6 +25,7 @@ OffloadError
 │   ├── FileTooLarge                   an upload past the size cap (machine code max_file_size_reached)
 │   ├── QuotaReached                   an upload past the user's video quota (machine code quota_reached)
 │   └── ChunkTooLarge                  a resumable chunk longer than its Content-Range
+├── StorageFull                        the disk filled up while storing an upload (507)
 ├── InvalidInput                       a value the validators could not catch
 └── OutputRefused                      a success whose files fail verification (counts as a failure)
 ```
@@ -55,6 +56,7 @@ __all__ = [
     "RegistrationTokenNotFound",
     "RunnerNameTaken",
     "RunnerNotFound",
+    "StorageFull",
     "TaskFileNotOfJob",
     "UnknownRunnerJob",
     "UnknownRunnerToken",
@@ -175,6 +177,10 @@ class QuotaReached(PayloadTooLarge):
 
 class ChunkTooLarge(PayloadTooLarge):
     """The chunk is longer than its Content-Range: the upload is dropped"""
+
+
+class StorageFull(OffloadError):
+    """The instance is out of storage space; nothing was stored"""
 
 
 class TaskFileNotOfJob(OffloadError):

@@ -3,7 +3,8 @@ one transaction), read, list, delete, resumable uploads, and the janitor that de
 row refers to any more and resumable uploads left untouched too long.
 
 Uploads are held to the instance's limits (size, duration, each user's quota: see
-`offload.domain.uploads`).
+`offload.domain.uploads`); a disk that fills up while one is written is `StorageFull`, and
+nothing half-written stays.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from offload.domain.errors import (
     InvalidInput,
     JobNotCancellable,
     NotFound,
+    StorageFull,
     VideoNotFound,
 )
 from offload.domain.jobs import CANCELLABLE_STATES, Job
@@ -42,7 +44,7 @@ from offload.instance.upload_limits import UploadLimiter
 from offload.media.errors import ProbeError
 from offload.media.playlists import MASTER_PLAYLIST, codecs_of, master_playlist
 from offload.media.probe import MediaInfo, probe
-from offload.media.storage import MediaStorage, default_preview_png
+from offload.media.storage import MediaStorage, default_preview_png, disk_full_as_storage_full
 from offload.store.database import Database
 from offload.store.videos import VideoRepository
 
@@ -201,6 +203,7 @@ class VideoService:
             UnreadableMedia: the file (or the preview) is not what it claims to be.
             FileTooLarge, QuotaReached: the file is over the size cap or the owner's quota.
             VideoTooLong: the video lasts longer than the duration cap.
+            StorageFull: the disk filled up while the files were put in place.
         """
         assert self.jobs is not None, "attach the job service first"
         if media.stat().st_size > self.limits.max_file_bytes:
@@ -223,7 +226,8 @@ class VideoService:
         await self.forget_later([target] + ([self.storage.preview_path(preview_name)] if preview_name else []))
         placed: list[Path] = []
         try:
-            await self._place(media, target, preview, preview_name, placed)
+            with disk_full_as_storage_full():
+                await self._place(media, target, preview, preview_name, placed)
             codecs_values = await asyncio.to_thread(file_values, info, target, kind="web", filename=file_name, video_id=0, now=self.now())
             video, ladder = await self._insert(name, video_uuid, info, codecs_values, preview_name, config, owner_id)
         except BaseException:
@@ -429,8 +433,9 @@ class VideoService:
         upload_id = secrets.token_hex(16)
         now = self.now()
         path = self.storage.resumable_path(upload_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
+        with disk_full_as_storage_full():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
         async with self.db.write() as conn:
             await self.repo.insert_upload(
                 conn,
@@ -470,6 +475,7 @@ class VideoService:
 
         Raises:
             ChunkTooLarge: more than `length` bytes came; the upload is dropped.
+            StorageFull: the disk filled up; the upload is dropped with its bytes.
         """
         lock = self._upload_locks.setdefault(upload_id, asyncio.Lock())
         async with lock:
@@ -479,19 +485,23 @@ class VideoService:
                 return received  # a gap: the client must resume from what we have
             written = 0
             overrun = False
-            # Plain writes of network-sized chunks to a local file: cheaper than a thread hop each.
-            with open(path, "r+b" if path.exists() else "w+b") as handle:  # noqa: ASYNC230
-                handle.truncate(start)
-                handle.seek(start)
-                async for chunk in chunks:
-                    overrun = len(chunk) > length - written
-                    handle.write(chunk[: length - written])
-                    # Flushed as it comes: bytes a dropped connection delivered are kept,
-                    # and a status query sees them.
-                    handle.flush()
-                    written += min(len(chunk), length - written)
-                    if overrun:
-                        break
+            try:
+                # Plain writes of network-sized chunks to a local file: cheaper than a thread hop each.
+                with disk_full_as_storage_full(), open(path, "r+b" if path.exists() else "w+b") as handle:  # noqa: ASYNC230
+                    handle.truncate(start)
+                    handle.seek(start)
+                    async for chunk in chunks:
+                        overrun = len(chunk) > length - written
+                        handle.write(chunk[: length - written])
+                        # Flushed as it comes: bytes a dropped connection delivered are kept,
+                        # and a status query sees them.
+                        handle.flush()
+                        written += min(len(chunk), length - written)
+                        if overrun:
+                            break
+            except StorageFull:
+                await self.cancel_upload(upload_id)  # half a chunk on a full disk helps nobody
+                raise
             if overrun:
                 await self.cancel_upload(upload_id)
                 raise ChunkTooLarge()

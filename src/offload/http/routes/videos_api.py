@@ -4,7 +4,7 @@ Uploads and deletion need an admin bearer token; reading is public, as on PeerTu
 is probed before anything is created: a file that is not audio or video gets a 422 problem and
 leaves nothing behind. Uploads are held to the size cap and the user's quota (413
 `max_file_size_reached` / `quota_reached`) before their bytes are read when their size is
-announced, and as they stream when it is not.
+announced, and as they stream when it is not; a full disk is a 507.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from offload.http.wire import iso
 from offload.instance.media import MediaPipeline, media_of
 from offload.instance.videos import UnreadableMedia, VideoDetails
 from offload.media.playlists import MASTER_PLAYLIST
+from offload.media.storage import disk_full_as_storage_full
 
 __all__ = ["router", "video_to_wire"]
 
@@ -203,7 +204,8 @@ async def upload(request: Request, user: AdminUser, services: ServicesDep) -> di
     media = media_of(services)
     body = _CappedBody(request, await media.videos.limiter.allowance(user.id))
     try:
-        form = await parse_multipart(body.request, media.storage.upload_tmp_dir)
+        with disk_full_as_storage_full():
+            form = await parse_multipart(body.request, media.storage.upload_tmp_dir)
     except BadParams:
         if body.refusal is not None:
             raise body.refusal from None  # cut off on purpose, not malformed
