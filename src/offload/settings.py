@@ -98,6 +98,20 @@ class InstanceSettings(BaseSettings):
     #: `text` (one line, after the log's usual prefix) or `json` (one JSON object a line).
     access_log_format: Literal["text", "json"] = "text"
 
+    #: Video uploads (PeerTube's upload validators). The largest video file accepted, in bytes:
+    #: past it, 413 `max_file_size_reached` (1 TiB: past any real video; PeerTube has no cap).
+    upload_max_bytes: int = Field(default=2**40, ge=1, le=2**62)
+    #: The longest video accepted, in seconds: past it, 403 and nothing is stored. None: no
+    #: limit, as in PeerTube (where only a plugin's accept hook can refuse a long video).
+    upload_max_duration_s: float | None = Field(default=None, gt=0)
+    #: Video quota of users created without one (PeerTube's `user.video_quota` and
+    #: `user.video_quota_daily`), in bytes; -1 = unlimited. `root` is always unlimited.
+    user_video_quota_bytes: int = Field(default=-1, ge=-1)
+    user_video_quota_daily_bytes: int = Field(default=-1, ge=-1)
+    #: A resumable upload untouched this long is dropped with its bytes, in seconds (PeerTube
+    #: drops after about an hour idle; a day is kinder to slow, flaky links).
+    resumable_upload_expiry_s: float = Field(default=24 * 3600.0, gt=0)
+
     #: A runner's `lastContact`/`ip` are written at most this often.
     last_contact_interval_s: float = 30.0
     #: `success` answers after the completion or after this long, whichever is first.

@@ -19,7 +19,13 @@ OffloadError
 ├── InvalidPayload                     success/update payload not valid for the job type
 ├── Forbidden
 │   ├── VideoNotOfJob                  file route for another video than the job's
-│   └── TaskFileNotOfJob
+│   ├── TaskFileNotOfJob
+│   └── VideoTooLong                   an upload past the duration cap (PeerTube's refused-upload 403)
+├── PayloadTooLarge                    413
+│   ├── FileTooLarge                   an upload past the size cap (machine code max_file_size_reached)
+│   ├── QuotaReached                   an upload past the user's video quota (machine code quota_reached)
+│   └── ChunkTooLarge                  a resumable chunk longer than its Content-Range
+├── StorageFull                        the disk filled up while storing an upload (507)
 ├── InvalidInput                       a value the validators could not catch
 └── OutputRefused                      a success whose files fail verification (counts as a failure)
 ```
@@ -30,7 +36,9 @@ Each class docstring is the default message (the `detail` seen by clients).
 from __future__ import annotations
 
 __all__ = [
+    "ChunkTooLarge",
     "Conflict",
+    "FileTooLarge",
     "Forbidden",
     "InvalidInput",
     "InvalidPayload",
@@ -43,14 +51,18 @@ __all__ = [
     "NotFound",
     "OffloadError",
     "OutputRefused",
+    "PayloadTooLarge",
+    "QuotaReached",
     "RegistrationTokenNotFound",
     "RunnerNameTaken",
     "RunnerNotFound",
+    "StorageFull",
     "TaskFileNotOfJob",
     "UnknownRunnerJob",
     "UnknownRunnerToken",
     "VideoNotFound",
     "VideoNotOfJob",
+    "VideoTooLong",
 ]
 
 
@@ -141,6 +153,34 @@ class Forbidden(OffloadError):
 
 class VideoNotOfJob(Forbidden):
     """Job is not associated to this video"""
+
+
+class VideoTooLong(Forbidden):
+    """This video is too long: it exceeds the maximum duration authorized"""
+
+
+class PayloadTooLarge(OffloadError):
+    """Payload too large"""
+
+
+class FileTooLarge(PayloadTooLarge):
+    """This file is too large. It exceeds the maximum file size authorized"""
+
+    code = "max_file_size_reached"
+
+
+class QuotaReached(PayloadTooLarge):
+    """The user video quota is exceeded with this video"""
+
+    code = "quota_reached"
+
+
+class ChunkTooLarge(PayloadTooLarge):
+    """The chunk is longer than its Content-Range: the upload is dropped"""
+
+
+class StorageFull(OffloadError):
+    """The instance is out of storage space; nothing was stored"""
 
 
 class TaskFileNotOfJob(OffloadError):

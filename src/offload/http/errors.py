@@ -30,6 +30,8 @@ _STATUS: Sequence[tuple[type[e.OffloadError], int]] = (
     (e.RunnerNameTaken, 400),
     (e.NotFound, 404),
     (e.Forbidden, 403),
+    (e.PayloadTooLarge, 413),
+    (e.StorageFull, 507),
     (e.InvalidPayload, 400),
     (e.TaskFileNotOfJob, 400),
     (e.InvalidInput, 400),

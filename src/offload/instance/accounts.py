@@ -149,17 +149,36 @@ class AccountService:
                 if password is None:
                     generated = password = secrets.token_urlsafe(12)
                 await self.repo.insert_user(
-                    conn, username="root", email="admin@localhost", password_hash=await self._hash(password), role=ROLE_ADMIN, now=self.now()
+                    conn,
+                    username="root",
+                    email="admin@localhost",
+                    password_hash=await self._hash(password),
+                    role=ROLE_ADMIN,
+                    now=self.now(),
+                    video_quota=-1,  # root is unlimited, as PeerTube's
+                    video_quota_daily=-1,
                 )
                 return generated
             if password is not None and not await self._check(password, root["password_hash"]):
                 await self.repo.set_password(conn, root["id"], await self._hash(password))
         return None
 
-    async def create_user(self, username: str, password: str, role: int, email: str | None = None) -> User:
+    async def create_user(
+        self, username: str, password: str, role: int, email: str | None = None, *, video_quota: int | None = None, video_quota_daily: int | None = None
+    ) -> User:
+        """Quotas left None follow the instance's default for users."""
         password_hash = await self._hash(password)
         async with self.db.write() as conn:
-            row = await self.repo.insert_user(conn, username=username, email=email, password_hash=password_hash, role=role, now=self.now())
+            row = await self.repo.insert_user(
+                conn,
+                username=username,
+                email=email,
+                password_hash=password_hash,
+                role=role,
+                now=self.now(),
+                video_quota=video_quota,
+                video_quota_daily=video_quota_daily,
+            )
         return _user(row)
 
     async def username_taken(self, username: str) -> bool:

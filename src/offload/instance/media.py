@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from offload.domain.jobs import JobType
+from offload.domain.uploads import UploadLimits
 from offload.instance.completion import VOD_TYPES, VodCompletionHandler
 from offload.instance.jobs import JobService
 from offload.instance.local_workers import LocalWorkers
@@ -35,7 +36,14 @@ class MediaPipeline:
         self.settings = settings
         self.storage = MediaStorage(settings.data_dir)
         self.config = ConfigService(db, settings)
-        self.videos = VideoService(db, now, self.storage, self.config, str(settings.public_url))
+        limits = UploadLimits(
+            max_file_bytes=settings.upload_max_bytes,
+            max_duration_s=settings.upload_max_duration_s,
+            default_video_quota=settings.user_video_quota_bytes,
+            default_video_quota_daily=settings.user_video_quota_daily_bytes,
+            resumable_expiry_s=settings.resumable_upload_expiry_s,
+        )
+        self.videos = VideoService(db, now, self.storage, self.config, str(settings.public_url), limits=limits)
         self.handler = VodCompletionHandler(self.videos, now)
         self.workers: LocalWorkers | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -62,7 +70,9 @@ class MediaPipeline:
         if rewritten:
             log.info("rewrote %d master playlist(s) from the database", rewritten)
         await self.workers.recover()
-        self._tasks.append(asyncio.create_task(self.videos.run_janitor(), name="media-janitor"))
+        # The janitor looks at least as often as resumable uploads expire.
+        janitor_interval_s = min(30.0, self.settings.resumable_upload_expiry_s)
+        self._tasks.append(asyncio.create_task(self.videos.run_janitor(janitor_interval_s), name="media-janitor"))
         self._tasks.extend(self.workers.start())
 
     async def stop(self) -> None:

@@ -1,6 +1,11 @@
 """Video use cases: create a video from an upload (probe first, then video + file + job ladder in
 one transaction), read, list, delete, resumable uploads, and the janitor that deletes files no
-row refers to any more."""
+row refers to any more and resumable uploads left untouched too long.
+
+Uploads are held to the instance's limits (size, duration, each user's quota: see
+`offload.domain.uploads`); a disk that fills up while one is written is `StorageFull`, and
+nothing half-written stays.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +25,26 @@ from typing import Any
 import av
 import av.error
 
-from offload.domain.errors import InvalidInput, JobNotCancellable, NotFound, VideoNotFound
+from offload.domain.errors import (
+    ChunkTooLarge,
+    FileTooLarge,
+    InvalidInput,
+    JobNotCancellable,
+    NotFound,
+    StorageFull,
+    VideoNotFound,
+)
 from offload.domain.jobs import CANCELLABLE_STATES, Job
 from offload.domain.ladder import SourceFile, build_vod_ladder, recent_uploads_since
+from offload.domain.uploads import UploadLimits
 from offload.domain.videos import Video, VideoFile, VideoId, VideoState, next_video_state
 from offload.instance.jobs import JobService
 from offload.instance.media_config import ConfigService
+from offload.instance.upload_limits import UploadLimiter
 from offload.media.errors import ProbeError
 from offload.media.playlists import MASTER_PLAYLIST, codecs_of, master_playlist
 from offload.media.probe import MediaInfo, probe
-from offload.media.storage import MediaStorage, default_preview_png
+from offload.media.storage import MediaStorage, default_preview_png, disk_full_as_storage_full
 from offload.store.database import Database
 from offload.store.videos import VideoRepository
 
@@ -51,8 +66,6 @@ _SAFE_EXT = re.compile(r"^\.[a-z0-9]{1,8}$")
 #: Files the janitor finds must be this old before it deletes them unreferenced: an upload or
 #: completion moves a file into place before the transaction that refers to it commits.
 ORPHAN_GRACE = timedelta(hours=1)
-#: Resumable uploads untouched this long are dropped with their bytes (uploadx keeps 24 h).
-UPLOAD_EXPIRY = timedelta(hours=24)
 
 
 class UnreadableMedia(InvalidInput):
@@ -157,6 +170,7 @@ class VideoService:
         config: ConfigService,
         public_url: str,
         *,
+        limits: UploadLimits | None = None,
         new_uuid: Callable[[], str] = lambda: str(uuidlib.uuid4()),
     ) -> None:
         self.db = db
@@ -165,6 +179,8 @@ class VideoService:
         self.config = config
         self.public_url = public_url
         self.new_uuid = new_uuid
+        self.limits = limits or UploadLimits()
+        self.limiter = UploadLimiter(db, now, self.limits)
         self.repo = VideoRepository()
         self.jobs: JobService | None = None
         #: Called after an upload created local jobs (wakes the local workers).
@@ -178,15 +194,22 @@ class VideoService:
         """Probe an uploaded file and create the video, its file and its job ladder.
 
         The temp files are moved into the media tree only once the upload is known to be
-        audio or video; on any failure nothing is left behind (the caller removes its temps).
-        `owner_id` is the uploading user: their uploads of the past week lower the priority of
-        the new jobs (PeerTube's N); with no owner, N = 0.
+        audio or video within the limits; on any failure nothing is left behind (the caller
+        removes its temps). `owner_id` is the uploading user: the upload counts against their
+        quota, and their uploads of the past week lower the priority of the new jobs
+        (PeerTube's N); with no owner, N = 0.
 
         Raises:
             UnreadableMedia: the file (or the preview) is not what it claims to be.
+            FileTooLarge, QuotaReached: the file is over the size cap or the owner's quota.
+            VideoTooLong: the video lasts longer than the duration cap.
+            StorageFull: the disk filled up while the files were put in place.
         """
         assert self.jobs is not None, "attach the job service first"
+        if media.stat().st_size > self.limits.max_file_bytes:
+            raise FileTooLarge()
         info = await asyncio.to_thread(probe_upload, media)
+        self.limits.check_duration(info.duration_s or 0.0)
         preview_ext = await asyncio.to_thread(check_image, preview) if preview is not None else ""
         config = await self.config.current()
         video_uuid = self.new_uuid()
@@ -203,16 +226,8 @@ class VideoService:
         await self.forget_later([target] + ([self.storage.preview_path(preview_name)] if preview_name else []))
         placed: list[Path] = []
         try:
-            await asyncio.to_thread(self.storage.place, media, target)
-            placed.append(target)
-            if preview is not None and preview_name is not None:
-                await asyncio.to_thread(self.storage.place, preview, self.storage.preview_path(preview_name))
-                placed.append(self.storage.preview_path(preview_name))
-            elif preview_name is not None:
-                # The audio merge needs a picture; PeerTube falls back to a default preview.
-                path = self.storage.preview_path(preview_name)
-                await asyncio.to_thread(self.storage.write_bytes, path, default_preview_png())
-                placed.append(path)
+            with disk_full_as_storage_full():
+                await self._place(media, target, preview, preview_name, placed)
             codecs_values = await asyncio.to_thread(file_values, info, target, kind="web", filename=file_name, video_id=0, now=self.now())
             video, ladder = await self._insert(name, video_uuid, info, codecs_values, preview_name, config, owner_id)
         except BaseException:
@@ -227,10 +242,27 @@ class VideoService:
                 self.on_local_jobs()
         return video
 
+    async def _place(self, media: Path, target: Path, preview: Path | None, preview_name: str | None, placed: builtins.list[Path]) -> None:
+        """Move the upload (and its preview, or a default one) into place, noting each in `placed`."""
+        await asyncio.to_thread(self.storage.place, media, target)
+        placed.append(target)
+        if preview is not None and preview_name is not None:
+            await asyncio.to_thread(self.storage.place, preview, self.storage.preview_path(preview_name))
+            placed.append(self.storage.preview_path(preview_name))
+        elif preview_name is not None:
+            # The audio merge needs a picture; PeerTube falls back to a default preview.
+            path = self.storage.preview_path(preview_name)
+            await asyncio.to_thread(self.storage.write_bytes, path, default_preview_png())
+            placed.append(path)
+
     async def _insert(self, name: str, video_uuid: str, info: MediaInfo, values: dict[str, Any], preview_name: str | None, config: Any, owner_id: int | None) -> tuple[Video, list[Any]]:
         assert self.jobs is not None
         now = self.now()
         async with self.db.write() as conn:
+            if owner_id is not None:
+                # The last word on the quota, with the owner's row held: their concurrent
+                # uploads cannot both take the room that is left.
+                (await self.limiter.allowance_in(conn, owner_id, lock=True)).check(values["size"])
             video = await self.repo.insert_video(
                 conn,
                 {
@@ -345,13 +377,18 @@ class VideoService:
         asyncio.get_running_loop().call_later(delay_s, self._janitor_kick.set)
 
     async def sweep(self) -> int:
-        """Delete due garbage that no file row refers to; returns how many paths went."""
+        """Delete due garbage that no file row refers to, and resumable uploads untouched
+        since the expiry (with their bytes); returns how many garbage paths went."""
         now = self.now()
+        upload_cutoff = now - timedelta(seconds=self.limits.resumable_expiry_s)
+        # Listed before the rows are read: bytes written since have a newer time anyway.
+        old_bytes = await asyncio.to_thread(self.storage.resumable_ids_older_than, upload_cutoff.timestamp())
         async with self.db.read() as conn:
             due = await self.repo.due_garbage(conn, now)
             names = {Path(p).name for _, p in due}
             referenced = await self.repo.referenced_filenames(conn, names)
-            stale_uploads = await self.repo.list_stale_uploads(conn, now - UPLOAD_EXPIRY)
+            stale_uploads = await self.repo.list_stale_uploads(conn, upload_cutoff)
+            rowless_bytes = set(old_bytes) - await self.repo.known_uploads(conn, old_bytes)
         done: list[int] = []
         for garbage_id, path in due:
             if Path(path).name not in referenced:
@@ -365,7 +402,12 @@ class VideoService:
             async with self.db.write() as conn:
                 await self.repo.drop_garbage(conn, done)
         for upload_id in stale_uploads:
-            await self.cancel_upload(upload_id)
+            lock = self._upload_locks.get(upload_id)
+            if lock is None or not lock.locked():  # not while a chunk is coming in
+                await self.cancel_upload(upload_id)
+        for upload_id in rowless_bytes:  # a crash between a row's deletion and its file's
+            with contextlib.suppress(FileNotFoundError):
+                self.storage.resumable_path(upload_id).unlink()
         return len(done)
 
     async def run_janitor(self, interval_s: float = 30.0) -> None:
@@ -382,11 +424,18 @@ class VideoService:
     # ---- resumable uploads ----------------------------------------------------------------
 
     async def start_upload(self, user_id: int, *, size: int, filename: str, metadata: dict[str, Any]) -> str:
+        """Open a resumable upload of `size` bytes, if the user may upload that much.
+
+        Raises:
+            FileTooLarge, QuotaReached: over the size cap or over the user's quota.
+        """
+        (await self.limiter.allowance(user_id)).check(size)
         upload_id = secrets.token_hex(16)
         now = self.now()
         path = self.storage.resumable_path(upload_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
+        with disk_full_as_storage_full():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
         async with self.db.write() as conn:
             await self.repo.insert_upload(
                 conn,
@@ -423,6 +472,10 @@ class VideoService:
         Whatever arrives before a dropped connection is kept: the client asks how much we have
         (`Content-Range: bytes */total`) and resumes from there. Chunks of one upload are
         written one at a time.
+
+        Raises:
+            ChunkTooLarge: more than `length` bytes came; the upload is dropped.
+            StorageFull: the disk filled up; the upload is dropped with its bytes.
         """
         lock = self._upload_locks.setdefault(upload_id, asyncio.Lock())
         async with lock:
@@ -431,22 +484,27 @@ class VideoService:
             if start > received:
                 return received  # a gap: the client must resume from what we have
             written = 0
-            # Plain writes of network-sized chunks to a local file: cheaper than a thread hop each.
-            with open(path, "r+b" if path.exists() else "w+b") as handle:  # noqa: ASYNC230
-                handle.truncate(start)
-                handle.seek(start)
-                try:
+            overrun = False
+            try:
+                # Plain writes of network-sized chunks to a local file: cheaper than a thread hop each.
+                with disk_full_as_storage_full(), open(path, "r+b" if path.exists() else "w+b") as handle:  # noqa: ASYNC230
+                    handle.truncate(start)
+                    handle.seek(start)
                     async for chunk in chunks:
-                        room = length - written
-                        if room <= 0:
-                            break
-                        handle.write(chunk[:room])
+                        overrun = len(chunk) > length - written
+                        handle.write(chunk[: length - written])
                         # Flushed as it comes: bytes a dropped connection delivered are kept,
                         # and a status query sees them.
                         handle.flush()
-                        written += min(len(chunk), room)
-                finally:
-                    handle.flush()
+                        written += min(len(chunk), length - written)
+                        if overrun:
+                            break
+            except StorageFull:
+                await self.cancel_upload(upload_id)  # half a chunk on a full disk helps nobody
+                raise
+            if overrun:
+                await self.cancel_upload(upload_id)
+                raise ChunkTooLarge()
             await self.touch_upload(upload_id)
             return start + written
 

@@ -9,22 +9,32 @@
 
 Files appear only through `os.replace` of a complete temp file in the same directory, so a
 reader or a crash never sees half a file; names are unique per file, so a replaced rendition
-is a new name and the old one is deleted later (see `media_garbage`).
+is a new name and the old one is deleted later (see `media_garbage`). A disk that fills up is
+the domain's `StorageFull` (see `disk_full_as_storage_full`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import shutil
 import struct
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
+from offload.domain.errors import StorageFull
 from offload.domain.videos import VideoFile
 
-__all__ = ["MIME_TYPES", "MediaStorage", "default_preview_png", "mime_type"]
+__all__ = ["MIME_TYPES", "MediaStorage", "default_preview_png", "disk_full_as_storage_full", "is_disk_full", "mime_type"]
+
+log = logging.getLogger(__name__)
+
+#: errno values of a full disk (or of a full disk quota).
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 #: Content types of what we serve (the stdlib's table lacks HLS and differs across systems).
 MIME_TYPES = {
@@ -54,6 +64,34 @@ MIME_TYPES = {
 
 def mime_type(name: str) -> str:
     return MIME_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it was raised from or during, is a disk out of space."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in _DISK_FULL:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+@contextlib.contextmanager
+def disk_full_as_storage_full() -> Iterator[None]:
+    """Turn a disk out of space into `StorageFull`, also when another error carries it (the
+    multipart parser reports a failed write as a bad body)."""
+    try:
+        yield
+    except StorageFull:
+        raise
+    except Exception as exc:
+        if is_disk_full(exc):
+            # The client gets a 507; the operator must hear of it, or nothing will change.
+            log.error("out of disk space while storing an upload: %s", exc)
+            raise StorageFull() from exc
+        raise
 
 
 class MediaStorage:
@@ -91,6 +129,17 @@ class MediaStorage:
 
     def resumable_path(self, upload_id: str) -> Path:
         return self.resumable_dir / upload_id
+
+    def resumable_ids_older_than(self, cutoff: float) -> list[str]:
+        """Resumable uploads whose bytes were last written before `cutoff` (POSIX time)."""
+        if not self.resumable_dir.is_dir():
+            return []
+        ids: list[str] = []
+        for entry in os.scandir(self.resumable_dir):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    ids.append(entry.name)
+        return ids
 
     def relative(self, path: Path) -> str:
         """A path as stored in the database: relative to the data dir, so the dir can move."""

@@ -22,15 +22,47 @@ class AccountRepository:
         row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
         return dict(row._mapping) if row else None
 
-    async def insert_user(self, conn: AsyncConnection, *, username: str, email: str | None, password_hash: str, role: int, now: datetime) -> dict[str, Any]:
+    async def insert_user(
+        self,
+        conn: AsyncConnection,
+        *,
+        username: str,
+        email: str | None,
+        password_hash: str,
+        role: int,
+        now: datetime,
+        video_quota: int | None = None,
+        video_quota_daily: int | None = None,
+    ) -> dict[str, Any]:
+        """Quotas left None follow the instance's default (see `users.video_quota`)."""
         row = (
             await conn.execute(
                 sa.insert(users)
-                .values(username=username, email=email, password_hash=password_hash, role=role, created_at=now)
+                .values(
+                    username=username,
+                    email=email,
+                    password_hash=password_hash,
+                    role=role,
+                    created_at=now,
+                    video_quota=video_quota,
+                    video_quota_daily=video_quota_daily,
+                )
                 .returning(*users.c)
             )
         ).one()
         return dict(row._mapping)
+
+    async def video_quota(self, conn: AsyncConnection, user_id: int, *, lock: bool = False) -> tuple[int | None, int | None] | None:
+        """The user's (`video_quota`, `video_quota_daily`), None each for the default.
+
+        With `lock`, the row is held until the transaction ends (PostgreSQL): one user's
+        uploads then take their last quota check one at a time. SQLite has one writer anyway.
+        """
+        query = sa.select(users.c.video_quota, users.c.video_quota_daily).where(users.c.id == user_id)
+        if lock and conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = (await conn.execute(query)).first()
+        return (row.video_quota, row.video_quota_daily) if row else None
 
     async def set_password(self, conn: AsyncConnection, user_id: int, password_hash: str) -> None:
         await conn.execute(sa.update(users).where(users.c.id == user_id).values(password_hash=password_hash))

@@ -180,6 +180,10 @@ users = sa.Table(
     #: PeerTube's roles: 0 administrator, 1 moderator, 2 user.
     sa.Column("role", sa.SmallInteger, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    #: PeerTube's `videoQuota` / `videoQuotaDaily` in bytes, -1 = unlimited; NULL = the
+    #: instance's default for users (`user_video_quota_bytes`), read at each upload.
+    sa.Column("video_quota", sa.BigInteger, nullable=True),
+    sa.Column("video_quota_daily", sa.BigInteger, nullable=True),
 )
 
 oauth_tokens = sa.Table(

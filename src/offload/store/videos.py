@@ -69,6 +69,22 @@ class VideoRepository:
         query = sa.select(sa.func.count()).where(videos.c.owner_id == owner_id, videos.c.created_at >= since)
         return int((await conn.execute(query)).scalar_one())
 
+    async def quota_used(self, conn: AsyncConnection, owner_id: int, since: datetime | None = None) -> int:
+        """Bytes `owner_id`'s videos (made after `since`) count against their quota.
+
+        As PeerTube's `getUserQuota`: each video weighs its largest file, web or HLS.
+        """
+        largest = (
+            sa.select(sa.func.max(video_files.c.size).label("size"))
+            .select_from(video_files.join(videos, videos.c.id == video_files.c.video_id))
+            .where(videos.c.owner_id == owner_id)
+            .group_by(videos.c.id)
+        )
+        if since is not None:
+            largest = largest.where(videos.c.created_at > since)
+        per_video = largest.subquery()
+        return int((await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(per_video.c.size), 0)))).scalar_one())
+
     async def get(self, conn: AsyncConnection, ident: VideoId) -> Video | None:
         where = videos.c.id == ident.id if ident.id is not None else videos.c.uuid == ident.uuid
         row = (await conn.execute(sa.select(videos).where(where))).first()
@@ -236,6 +252,14 @@ class VideoRepository:
     async def list_stale_uploads(self, conn: AsyncConnection, updated_before: datetime) -> builtins.list[str]:
         rows = (await conn.execute(sa.select(video_uploads.c.id).where(video_uploads.c.updated_at < updated_before))).all()
         return [r.id for r in rows]
+
+    async def known_uploads(self, conn: AsyncConnection, upload_ids: Iterable[str]) -> set[str]:
+        """Those of `upload_ids` that are uploads in progress."""
+        listed = list(set(upload_ids))
+        if not listed:
+            return set()
+        rows = (await conn.execute(sa.select(video_uploads.c.id).where(video_uploads.c.id.in_(listed)))).all()
+        return {r.id for r in rows}
 
     # ---- garbage --------------------------------------------------------------------------
 

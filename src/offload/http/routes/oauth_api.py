@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr
 from offload.http.deps import AdminUser, ServicesDep, bearer_user, client_ip
 from offload.http.errors import BadParams, HttpProblem
 from offload.http.schemas import NoNul
-from offload.instance.accounts import InvalidGrant
+from offload.instance.accounts import InvalidGrant, User
+from offload.instance.media import media_of
 
 __all__ = ["router"]
 
@@ -56,12 +57,30 @@ async def revoke_token(request: Request, services: ServicesDep) -> Response:
     return Response(status_code=200)
 
 
-@router.get("/users/me")
-async def me(request: Request, services: ServicesDep) -> dict[str, Any]:
+async def _signed_in(request: Request, services: ServicesDep) -> User:
     user = await bearer_user(request, services)
     if user is None:
         raise HttpProblem(401, "Unauthorized")
-    return {"id": user.id, "username": user.username, "role": {"id": user.role}}
+    return user
+
+
+@router.get("/users/me")
+async def me(request: Request, services: ServicesDep) -> dict[str, Any]:
+    user = await _signed_in(request, services)
+    quota = await media_of(services).videos.limiter.quota_of(user.id)
+    return {"id": user.id, "username": user.username, "role": {"id": user.role}, "videoQuota": quota.quota, "videoQuotaDaily": quota.quota_daily}
+
+
+@router.get("/users/me/video-quota-used")
+async def my_quota_use(request: Request, services: ServicesDep) -> dict[str, int]:
+    """PeerTube's bytes counted against the caller's `videoQuota` and `videoQuotaDaily`."""
+    user = await _signed_in(request, services)
+    quota = await media_of(services).videos.limiter.quota_of(user.id)
+    return {"videoQuotaUsed": quota.used, "videoQuotaUsedDaily": quota.used_daily}
+
+
+#: PeerTube's `CONSTRAINTS_FIELDS.USERS.VIDEO_QUOTA`: bytes, -1 = unlimited.
+VideoQuotaField = Annotated[StrictInt, Field(ge=-1, le=2**62)]
 
 
 class CreateUserBody(BaseModel):
@@ -69,11 +88,16 @@ class CreateUserBody(BaseModel):
     password: Annotated[StrictStr, Field(min_length=6, max_length=255)]
     email: Annotated[StrictStr, Field(min_length=3, max_length=400), NoNul]
     role: Annotated[StrictInt, Field(ge=0, le=2)]
+    #: Omitted: the instance's default (`user_video_quota_bytes` / `_daily_bytes`).
+    videoQuota: VideoQuotaField | None = None
+    videoQuotaDaily: VideoQuotaField | None = None
 
 
 @router.post("/users")
 async def create_user(body: CreateUserBody, _: AdminUser, services: ServicesDep) -> dict[str, Any]:
     if await services.accounts.username_taken(body.username):
         raise HttpProblem(409, "User with this username or email already exists.")
-    user = await services.accounts.create_user(body.username, body.password, body.role, body.email)
+    user = await services.accounts.create_user(
+        body.username, body.password, body.role, body.email, video_quota=body.videoQuota, video_quota_daily=body.videoQuotaDaily
+    )
     return {"user": {"id": user.id}}

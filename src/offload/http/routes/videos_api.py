@@ -2,7 +2,9 @@
 
 Uploads and deletion need an admin bearer token; reading is public, as on PeerTube. Every upload
 is probed before anything is created: a file that is not audio or video gets a 422 problem and
-leaves nothing behind.
+leaves nothing behind. Uploads are held to the size cap and the user's quota (413
+`max_file_size_reached` / `quota_reached`) before their bytes are read when their size is
+announced, and as they stream when it is not; a full disk is a 507.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
+from starlette.types import Message
 
-from offload.domain.errors import Forbidden
+from offload.domain.errors import ChunkTooLarge, FileTooLarge, Forbidden, PayloadTooLarge
+from offload.domain.uploads import UploadAllowance
 from offload.domain.videos import Video, VideoFile, parse_video_id
 from offload.http.deps import AdminUser, ServicesDep
 from offload.http.errors import BadParams, HttpProblem
@@ -23,6 +27,7 @@ from offload.http.wire import iso
 from offload.instance.media import MediaPipeline, media_of
 from offload.instance.videos import UnreadableMedia, VideoDetails
 from offload.media.playlists import MASTER_PLAYLIST
+from offload.media.storage import disk_full_as_storage_full
 
 __all__ = ["router", "video_to_wire"]
 
@@ -31,8 +36,11 @@ router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
 _RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 _STATUS_RE = re.compile(r"^bytes \*/(\d+)$")
 _SORTS = {"createdAt", "name", "duration"}
-#: Largest file a resumable upload may announce (1 TiB): past any real video, inside the column.
-MAX_UPLOAD_BYTES = 2**40
+#: Room in a multipart upload's body for its parts besides the file (the name, a preview
+#: picture): a body longer than the file allowance plus this is refused unread, or cut off.
+FORM_EXTRA_BYTES = 8 * 1024 * 1024
+#: Digits of the largest size any setting allows (2**62): a longer number is over every cap.
+_SIZE_DIGITS = 19
 
 
 # ---- wire shapes ----------------------------------------------------------------------------
@@ -111,6 +119,15 @@ def _name(raw: object, field: str = "name") -> str:
     return raw.strip()
 
 
+def _size(raw: str, field: str) -> int:
+    """A byte count from a header; past any cap it is a 413, not a number to parse."""
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise BadParams(field, messages={field: "the file size is required"})
+    if len(raw.lstrip("0")) > _SIZE_DIGITS:
+        raise FileTooLarge()
+    return int(raw)
+
+
 def _unreadable(exc: UnreadableMedia) -> HttpProblem:
     # PeerTube answers an unreadable upload with 422 "Video file unreadable."
     return HttpProblem(422, exc.message)
@@ -150,11 +167,49 @@ def _ident(videoId: str) -> Any:
 # ---- multipart upload -----------------------------------------------------------------------
 
 
+class _CappedBody:
+    """The request with its body counted as it streams: past the file allowance plus the form's
+    other parts, reading stops with the allowance's refusal (a client that sends more than it
+    said, or says nothing: chunked)."""
+
+    def __init__(self, request: Request, allowance: UploadAllowance) -> None:
+        self.allowance = allowance
+        self.limit = max(allowance.max_bytes, 0) + FORM_EXTRA_BYTES
+        self.received = 0
+        #: Why reading stopped, if it did.
+        self.refusal: PayloadTooLarge | None = None
+        self._receive = request.receive
+        self.request = Request(request.scope, self.receive)
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            # The file is at least the body less the other parts: refuse before reading.
+            allowance.check(_size(declared, "Content-Length") - FORM_EXTRA_BYTES)
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                try:
+                    self.allowance.check(self.received - FORM_EXTRA_BYTES)
+                except PayloadTooLarge as exc:
+                    self.refusal = exc
+                    raise
+        return message
+
+
 @router.post("/upload")
 async def upload(request: Request, user: AdminUser, services: ServicesDep) -> dict[str, Any]:
     """PeerTube's legacy upload: multipart `videofile`, `name`, optional `previewfile`."""
     media = media_of(services)
-    form = await parse_multipart(request, media.storage.upload_tmp_dir)
+    body = _CappedBody(request, await media.videos.limiter.allowance(user.id))
+    try:
+        with disk_full_as_storage_full():
+            form = await parse_multipart(body.request, media.storage.upload_tmp_dir)
+    except BadParams:
+        if body.refusal is not None:
+            raise body.refusal from None  # cut off on purpose, not malformed
+        raise
     try:
         name = _name(form.fields.get("name"))
         unexpected = set(form.files) - {"videofile", "previewfile"}
@@ -213,11 +268,11 @@ async def start_resumable(request: Request, user: AdminUser, services: ServicesD
     if not isinstance(filename, str) or not 1 <= len(filename) <= 300 or "\x00" in filename:
         raise BadParams("filename")
     name = _name(body.get("name"))
-    raw_size = request.headers.get("x-upload-content-length", "")
-    if not raw_size.isdigit() or not 1 <= int(raw_size) <= MAX_UPLOAD_BYTES:
+    size = _size(request.headers.get("x-upload-content-length", ""), "X-Upload-Content-Length")
+    if size < 1:
         raise BadParams("X-Upload-Content-Length", messages={"X-Upload-Content-Length": "the file size is required"})
     media = media_of(services)
-    upload_id = await media.videos.start_upload(user.id, size=int(raw_size), filename=filename, metadata={"name": name})
+    upload_id = await media.videos.start_upload(user.id, size=size, filename=filename, metadata={"name": name})
     return Response(status_code=201, headers={"Location": f"/api/v1/videos/upload-resumable?upload_id={upload_id}"})
 
 
@@ -241,6 +296,10 @@ async def put_resumable(request: Request, user: AdminUser, services: ServicesDep
     start, end, declared = (int(g) for g in match.groups())
     if declared != total or end < start or end >= total:
         raise BadParams("Content-Range", messages={"Content-Range": f"the range must lie within the {total} announced bytes"})
+    length = request.headers.get("content-length", "")
+    if length and _size(length, "Content-Length") > end - start + 1:
+        await media.videos.cancel_upload(upload_id)
+        raise ChunkTooLarge()
     disconnected = False
 
     async def body() -> AsyncIterator[bytes]:
