@@ -111,6 +111,7 @@ def create_app(
             stalled_completing_s=settings.stalled_completing_s,
             process_timeout_s=settings.effective_process_timeout_s,
             success_wait_s=settings.success_wait_s,
+            staging_dir=settings.data_dir / "tmp" / "completions",
         )
         jobs.on_revoked = fanout.revoke if fanout is not None else sockets.revoke_job
         media.attach(jobs)
