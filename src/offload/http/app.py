@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from offload import __version__
 from offload.domain.jobs import JobType
+from offload.http.body_limit import BodyLimit
 from offload.http.errors import install_error_handlers
 from offload.http.routes import (
     admin_api,
@@ -169,6 +170,7 @@ def create_app(
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.request_body_max_bytes)
     app.include_router(runner_api.router)
     app.include_router(admin_api.router)
     app.include_router(oauth_api.router)

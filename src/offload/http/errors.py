@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from offload.domain import errors as e
 from offload.instance.accounts import InvalidClient, InvalidGrant
 
-__all__ = ["BadParams", "HttpProblem", "install_error_handlers", "problem"]
+__all__ = ["BadParams", "HttpProblem", "PayloadTooLarge", "install_error_handlers", "problem", "too_large_response"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,25 @@ class BadParams(Exception):
         super().__init__(", ".join(fields))
         self.fields = list(fields)
         self.messages = messages or {}
+
+
+class PayloadTooLarge(StarletteHTTPException):
+    """A request body, or a part of one, over its cap (413).
+
+    A starlette HTTPException, because it is raised where a body is read: FastAPI lets those
+    through its body parsing instead of turning them into a 400.
+    """
+
+    #: PeerTube's body parser fails with this error, whose name becomes the problem's code.
+    code = "PayloadTooLargeError"
+
+    def __init__(self, detail: str = "request entity too large") -> None:
+        super().__init__(413, detail)
+
+
+def too_large_response(detail: str) -> JSONResponse:
+    """The 413 problem, for answers given before the app is called (a declared length)."""
+    return problem(413, detail, code=PayloadTooLarge.code)
 
 
 def problem(status: int, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None) -> JSONResponse:
@@ -111,6 +130,10 @@ def install_error_handlers(app: FastAPI) -> None:
                 fields.append(name)
                 messages[name] = str(err.get("msg", "Invalid value"))
         return bad_params_response(request, fields, messages)
+
+    @app.exception_handler(PayloadTooLarge)
+    async def _too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:
+        return too_large_response(str(exc.detail))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
