@@ -46,7 +46,8 @@ class BodyLimit:
         declared, streamed = _body_framing(scope)
         if capped and declared is not None and declared > self.max_bytes:
             response = too_large_response(self._detail())
-            response.headers["connection"] = "close"
+            if declared > LINGER_BYTES:
+                response.headers["connection"] = "close"
             await response(scope, receive, send)
             return
         received = 0
