@@ -175,9 +175,7 @@ class _MultipartReader:
         if self.part is not None:
             raise BadParams("body", messages={"body": "truncated multipart body"})
         if not self.gated:
-            assert self.gate is not None
-            await self.gate(self.form.fields, None)
-            self.gated = True
+            await self.pass_gate(self.form.fields, None)
 
     async def feed(self, data: bytes) -> None:
         self.received += len(data)
@@ -188,12 +186,15 @@ class _MultipartReader:
         with _as_bad_params("malformed multipart body"):
             self.parser.write(data)
         if self.gate_due and not self.gated:
-            assert self.gate is not None
-            self.limits = await self.gate(self.gate_fields, self.gate_file)
-            self.gated = True
-            self.check_declared()
-            with _as_bad_params("the upload could not be stored"):
-                self.write_held()
+            await self.pass_gate(self.gate_fields, self.gate_file)
+
+    async def pass_gate(self, fields: dict[str, Any], pending_file: str | None) -> None:
+        assert self.gate is not None
+        self.limits = await self.gate(fields, pending_file)
+        self.gated = True
+        self.check_declared()
+        with _as_bad_params("the upload could not be stored"):
+            self.write_held()
 
     def check_declared(self) -> None:
         if self.limits is not None and self.declared is not None and self.declared > self.limits.body_bytes:
