@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.bodies import oversized_bodies
 from bench.connections import connected_runners
 from bench.dispatch import (
     DbFactory,
@@ -77,9 +78,10 @@ def main() -> None:
             sizes = [1_000, 10_000] if quick else [1_000, 100_000, 1_000_000]
             rows += asyncio.run(scale_with_history(databases, sizes, samples=30 if quick else 200, work=work))
             rows += asyncio.run(connected_runners(50 if quick else 1000, work))
-        # No database choice in these two: they measure the runner and the file paths.
+        # No database choice in these: they measure the runner, the file paths and the HTTP intake.
         rows += runner_overhead(clip_s=4 if quick else 20, repeats=1 if quick else 3, work=work)
         rows += transfer_memory([10, 100] if quick else [100, 1024], work)
+        rows += oversized_bodies(clients=20, body_mib=150, rounds=1 if quick else 3, work=work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     elapsed = time.perf_counter() - started

@@ -23,7 +23,17 @@ from offload.store.database import Database
 from offload.store.tables import runner_jobs
 from offload.testing import ADMIN_PASSWORD, free_port, login, wait_until
 
-__all__ = ["Row", "bulk_insert_jobs", "median", "percentile", "rss_kib", "serve_subprocess", "small_payload"]
+__all__ = [
+    "Row",
+    "bulk_insert_jobs",
+    "median",
+    "peak_rss_kib",
+    "percentile",
+    "reset_peak_rss",
+    "rss_kib",
+    "serve_subprocess",
+    "small_payload",
+]
 
 
 @dataclass
@@ -55,6 +65,19 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident set size (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Make VmHWM start again from the current RSS (Linux ≥ 4.0)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def small_payload(video_uuid: str, job_placeholder: str = "x") -> dict[str, Any]:

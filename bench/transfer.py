@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from imageio_ffmpeg import get_ffmpeg_exe
 
-from bench.harness import Row, rss_kib, serve_subprocess
+from bench.harness import Row, peak_rss_kib, reset_peak_rss, rss_kib, serve_subprocess
 from offload.runner.client import InstanceClient
 
 __all__ = ["make_raw_video", "transfer_memory"]
@@ -46,14 +46,14 @@ def _transfer_case(size_mib: int, work: Path) -> Row:
         data_dir.mkdir()
         with serve_subprocess(data_dir) as (url, proc, admin), httpx.Client(base_url=url, timeout=600, headers={"Authorization": f"Bearer {admin}"}) as api:
             idle_kib = rss_kib(proc.pid)
-            _reset_peak(proc.pid)
+            reset_peak_rss(proc.pid)
             started = time.perf_counter()
             with media.open("rb") as handle:
                 api.post("/api/v1/videos/upload", data={"name": "transfer"}, files={"videofile": (media.name, handle, "video/x-matroska")}).raise_for_status()
             upload_s = time.perf_counter() - started
-            upload_peak_kib = _peak_kib(proc.pid)
+            upload_peak_kib = peak_rss_kib(proc.pid)
             registration = api.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
-            _reset_peak(proc.pid)
+            reset_peak_rss(proc.pid)
             side = subprocess.run(
                 [sys.executable, "-m", "bench.transfer", url, registration, str(root / "runner")],
                 check=False,
@@ -64,7 +64,7 @@ def _transfer_case(size_mib: int, work: Path) -> Row:
             if side.returncode != 0:
                 raise RuntimeError(f"runner side failed: {side.stderr.decode(errors='replace')[-2000:]}")
             runner = json.loads(side.stdout)
-            round_trip_peak_kib = _peak_kib(proc.pid)
+            round_trip_peak_kib = peak_rss_kib(proc.pid)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return Row(
@@ -96,19 +96,6 @@ def make_raw_video(path: Path, size_bytes: int) -> Path:
     return path
 
 
-def _peak_kib(pid: int) -> int:
-    """The process's peak resident set size (VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
-def _reset_peak(pid: int) -> None:
-    """Make VmHWM start again from the current RSS (Linux ≥ 4.0)."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
 def _mib(kib: int) -> float:
     return round(kib / 1024, 1)
 
@@ -123,17 +110,17 @@ async def _runner_side(url: str, registration_token: str, workdir: Path) -> dict
         token = (await client.register(registration_token, "bench-transfer"))["runnerToken"]
         offers = await client.request_jobs(token)
         job = await client.accept(token, offers[0]["uuid"])
-        before = _peak_kib(os.getpid())
+        before = peak_rss_kib(os.getpid())
         destination = workdir / "input.mkv"
         started = time.perf_counter()
         await client.download(job["payload"]["input"]["videoFileUrl"], token, job["jobToken"], destination)
         downloaded = time.perf_counter()
-        after_download = _peak_kib(os.getpid())
+        after_download = peak_rss_kib(os.getpid())
         await client.success(token, job["uuid"], job["jobToken"], {"videoFile": destination})
         return {
             "before_kib": before,
             "after_download_kib": after_download,
-            "after_upload_kib": _peak_kib(os.getpid()),
+            "after_upload_kib": peak_rss_kib(os.getpid()),
             "download_s": downloaded - started,
             "upload_s": time.perf_counter() - downloaded,
         }

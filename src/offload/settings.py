@@ -85,6 +85,20 @@ class InstanceSettings(BaseSettings):
     #: API is exactly PeerTube's and runners fall back to request + accept.
     runner_claim_enabled: bool = True
 
+    #: Request body caps, past which the answer is 413 (code `PayloadTooLargeError`, as PeerTube's
+    #: body parser). Any body but an upload, in bytes (PeerTube: 500 kB JSON behind nginx's 100 kB).
+    request_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Largest file part of a runner's update/success, in bytes, by the job's kind; the whole
+    #: body may add 8 MiB (text fields, playlists). Video outputs of VOD and studio jobs: PeerTube's
+    #: nginx `client_max_body_size 12G` on these two routes.
+    runner_video_upload_max_bytes: int = Field(default=12 * 1024**3, ge=1024)
+    #: Live chunks, one HLS segment each (PeerTube has no limit): a 12 s 2160p segment at 150 Mbit/s.
+    runner_live_chunk_max_bytes: int = Field(default=256 * 1024**2, ge=1024)
+    #: Storyboard sprite images: PeerTube's image limit (`CONSTRAINTS_FIELDS` … `IMAGE.FILE_SIZE`, 8 MB).
+    runner_image_upload_max_bytes: int = Field(default=8 * 1024**2, ge=1024)
+    #: Transcription captions (VTT): PeerTube's caption file limit (`CAPTION_FILE.FILE_SIZE`, 20 MB).
+    runner_caption_upload_max_bytes: int = Field(default=20 * 1024**2, ge=1024)
+
     #: PeerTube's API rate limit per IP; registered runners and admins pass anyway.
     rate_limit_max: int = 50
     rate_limit_window_s: float = 10.0

@@ -123,7 +123,8 @@ def login(url: str, username: str, password: str) -> str:
         return str(r.json()["access_token"])
 
 
-def start_instance(data_dir: Path, database_url: str | None = None, **overrides: Any) -> RunningInstance:
+def start_instance(data_dir: Path, database_url: str | None = None, *, plugins: list[Any] | None = None, **overrides: Any) -> RunningInstance:
+    """Serve an instance on a free loopback port; `plugins` go to `create_app` (handlers, routes)."""
     port = free_port()
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -144,7 +145,7 @@ def start_instance(data_dir: Path, database_url: str | None = None, **overrides:
         instance.services = services
         instance.loop = asyncio.get_running_loop()
 
-    app = create_app(settings, on_ready=ready)
+    app = create_app(settings, on_ready=ready, plugins=plugins)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, **server_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"instance-{port}", daemon=True)

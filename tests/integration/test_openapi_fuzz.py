@@ -1,5 +1,5 @@
-"""Schemathesis fuzzing of the runner and admin API: no input, however malformed, gets a 5xx,
-and every 4xx is problem JSON (`status`, `detail`).
+"""Schemathesis fuzzing of the runner and admin API: no input, however malformed or large, gets a
+5xx, and every 4xx is problem JSON (`status`, `detail`).
 
 Fuzzing runs on SQLite only (time budget; the HTTP layer is the same on both databases). NUL
 characters, which only PostgreSQL refuses, have a deterministic probe run on both. Generation is
@@ -287,6 +287,64 @@ def test_job_bound_calls_on_a_processing_job_never_answer_5xx(
 
     assert [] == findings.problems
     assert {204, 400} <= set(findings.statuses), "no case reached the job with valid tokens"
+
+
+#: Body caps small enough for fuzzed bodies to cross once padded (file caps: their minimum).
+TIGHT_LIMITS = {
+    "request_body_max_bytes": 2048,
+    "runner_video_upload_max_bytes": 1024,
+    "runner_live_chunk_max_bytes": 1024,
+    "runner_image_upload_max_bytes": 1024,
+    "runner_caption_upload_max_bytes": 1024,
+}
+#: Bytes added to fuzzed bodies, in turn: none, and past every cap above (but small enough for
+#: the server to read the rest after an early answer, so the client sees that answer).
+_PADDING = (0, 3 * 1024, 40 * 1024)
+
+
+def _padded(case: Case, size: int) -> None:
+    """Grow a generated body by `size` bytes: a file part in a multipart body, else a field."""
+    if not size or not isinstance(case.body, dict):
+        return
+    if case.media_type == "multipart/form-data":
+        case.body = {**case.body, "payload[videoFile]": bytes(size)}
+    else:
+        case.body = {**case.body, "padding": "p" * size}
+
+
+@sqlite_only
+def test_bodies_past_their_caps_get_413_problems_never_5xx(instance_factory: Callable[..., RunningInstance]) -> None:
+    """Under tight caps, fuzzed calls grown past them (runner uploads with a real job's tokens,
+    JSON and form bodies) get a 413 problem, or the 2xx/4xx they would get anyway."""
+    instance = instance_factory(**TIGHT_LIMITS)
+    with httpx.Client(base_url=instance.url, timeout=10.0) as c:
+        tight_schema = schemathesis.openapi.from_dict(augmented_spec(c.get("/openapi.json").json()))
+    runner = register_runner(instance, name="padded-runner")
+    auth = {"Authorization": f"Bearer {instance.admin_token()}"}
+    findings = Findings()
+    padding = itertools.cycle(_PADDING)
+    with requests.Session() as session:
+        jobs = ProcessingJobs(instance, runner["runnerToken"], session, itertools.cycle(JobType))
+
+        def send(case: Case) -> requests.Response:
+            job_bound = _is_job_bound(case.operation.method, case.operation.path)
+            if job_bound:
+                job_uuid, job_token = jobs.take()
+                case.path_parameters = {**case.path_parameters, "jobUUID": job_uuid}
+                if isinstance(case.body, dict):
+                    case.body = {**case.body, "runnerToken": runner["runnerToken"], "jobToken": job_token}
+            _padded(case, next(padding))
+            response = case.call(base_url=instance.url, session=session, headers=auth, timeout=10)
+            if job_bound:
+                jobs.release_if_done()
+            return response
+
+        for operation in fuzzed_operations(tight_schema):
+            if operation.method.upper() in ("POST", "PUT"):
+                fuzz(operation, GenerationMode.POSITIVE, send, findings)
+
+    assert [] == findings.problems
+    assert {204, 400, 413} <= set(findings.statuses), "no padded case crossed a cap"
 
 
 def _nul_probes(instance: RunningInstance) -> list[tuple[int, str, str, dict[str, Any]]]:

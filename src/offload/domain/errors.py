@@ -71,6 +71,8 @@ class OffloadError(Exception):
 
     #: PeerTube's machine code for this error, when it has one.
     code: str | None = None
+    #: Whole seconds after which trying again may succeed (the answer's `Retry-After`).
+    retry_after_s: int | None = None
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or (self.__doc__ or "").strip()

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from offload import __version__
 from offload.domain.jobs import JobType
 from offload.http.access_log import AccessLog
+from offload.http.body_limit import BodyLimit
 from offload.http.errors import install_error_handlers
 from offload.http.routes import (
     admin_api,
@@ -115,6 +116,7 @@ def create_app(
             stalled_completing_s=settings.stalled_completing_s,
             process_timeout_s=settings.effective_process_timeout_s,
             success_wait_s=settings.success_wait_s,
+            staging_dir=settings.data_dir / "tmp" / "completions",
         )
         jobs.on_revoked = fanout.revoke if fanout is not None else sockets.revoke_job
         media.attach(jobs)
@@ -178,6 +180,7 @@ def create_app(
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.request_body_max_bytes)
     app.include_router(runner_api.router)
     app.include_router(admin_api.router)
     app.include_router(oauth_api.router)

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from offload.domain import errors as e
 from offload.instance.accounts import InvalidClient, InvalidGrant, TooManyLogins
 
-__all__ = ["BadParams", "HttpProblem", "install_error_handlers", "problem"]
+__all__ = ["BadParams", "BodyTooLarge", "HttpProblem", "install_error_handlers", "problem", "too_large_response"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,25 @@ class BadParams(Exception):
         self.messages = messages or {}
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """A request body, or a part of one, over its cap (413).
+
+    A starlette HTTPException, because it is raised where a body is read: FastAPI lets those
+    through its body parsing instead of turning them into a 400.
+    """
+
+    #: PeerTube's body parser fails with this error, whose name becomes the problem's code.
+    code = "PayloadTooLargeError"
+
+    def __init__(self, detail: str = "request entity too large") -> None:
+        super().__init__(413, detail)
+
+
+def too_large_response(detail: str) -> JSONResponse:
+    """The 413 problem, for answers given before the app is called (a declared length)."""
+    return problem(413, detail, code=BodyTooLarge.code)
+
+
 def problem(
     status: int, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -95,7 +114,7 @@ def status_of(exc: e.OffloadError) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.OffloadError)
     async def _domain(request: Request, exc: e.OffloadError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyLogins) else None
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
         return problem(status_of(exc), exc.message, code=exc.code, headers=headers)
 
     @app.exception_handler(HttpProblem)
@@ -117,6 +136,10 @@ def install_error_handlers(app: FastAPI) -> None:
                 fields.append(name)
                 messages[name] = str(err.get("msg", "Invalid value"))
         return bad_params_response(request, fields, messages)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return too_large_response(str(exc.detail))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -14,6 +14,7 @@ import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from offload.domain import tokens
@@ -42,7 +43,7 @@ from offload.domain.jobs import (
 from offload.domain.payloads import validate_success, validate_update
 from offload.domain.runners import Runner
 from offload.instance.notifier import AvailableJobsNotifier
-from offload.instance.results import JobHandler, PostedPayload
+from offload.instance.results import CompletionStaging, JobHandler, PostedPayload
 from offload.store.database import Database
 from offload.store.jobs import JobListQuery, JobRepository
 from offload.store.processes import ProcessRepository
@@ -110,6 +111,7 @@ class JobService:
         stalled_completing_s: float,
         success_wait_s: float = 30.0,
         process_timeout_s: float = 90.0,
+        staging_dir: Path,
     ) -> None:
         self.db = db
         self.now = now
@@ -119,6 +121,8 @@ class JobService:
         self.stalled_thresholds_s = dict(stalled_thresholds_s)
         self.stalled_completing = timedelta(seconds=stalled_completing_s)
         self.success_wait_s = success_wait_s
+        #: Where a success's files wait for their completion (same filesystem as the uploads).
+        self.staging = CompletionStaging(staging_dir)
         #: This instance process, owner of the completions it runs (`runner_jobs.completing_by`).
         self.process_id = uuidlib.uuid4().hex
         #: A process silent for this long is dead: its completions are redone elsewhere.
@@ -289,7 +293,9 @@ class JobService:
         """PROCESSING → COMPLETING now, COMPLETED once the handler accepted the output.
 
         The answer waits for the completion up to `success_wait_s`; past that the completion
-        goes on in the background (a slow verification must not time the runner out).
+        goes on in the background (a slow verification must not time the runner out). The
+        posted files move into the completion's staging dir first: from then on they are the
+        completion's, whatever the caller does with its own copies once this returns.
         """
         try:
             validate_success(job.type, result.fields, set(result.files))
@@ -301,7 +307,15 @@ class JobService:
         if completing is None:
             result.cleanup()
             raise JobNotProcessingAnymore()
-        task = asyncio.get_running_loop().create_task(self._finish_completion(completing, result))
+        try:
+            staged = await asyncio.to_thread(self.staging.adopt, completing, result)
+        except OSError as exc:  # the instance's disk, not the runner's output: no retry counted
+            log.exception("keeping the output of job %s failed", job.uuid)
+            result.cleanup()
+            await asyncio.to_thread(self.staging.release, completing)
+            await self._fail_completion(completing, f"The output could not be kept: {exc}", counts=None, outcome="errored")
+            return
+        task = asyncio.get_running_loop().create_task(self._finish_completion(completing, staged))
         self._completions.add(task)
         task.add_done_callback(self._completions.discard)
         try:
@@ -332,7 +346,8 @@ class JobService:
             if promoted:
                 self.notifier.ping()
         finally:
-            result.cleanup()
+            # Whatever the handler did not move away, whatever the outcome.
+            await asyncio.to_thread(self.staging.release, job)
 
     async def _fail_attempt(self, job: Job, message: str, *, counts: bool, outcome: str) -> None:
         """A runner's abort or error on a PROCESSING job (fenced by its token)."""
@@ -471,9 +486,20 @@ class JobService:
             if not self.db.is_sqlite:
                 live |= await self.processes.live_ids(conn, now - self.process_timeout)
             orphaned = await self.repo.list_orphaned_completions(conn, live)
+        staged = self.staging.listed()  # before the states are read again: see `sweep`
         for job in orphaned:
             await self._fail_completion(job, COMPLETION_INTERRUPTED, counts=False, outcome="interrupted")
+        await self._sweep_staging(staged)
         return len(orphaned)
+
+    async def _sweep_staging(self, staged: set[str]) -> None:
+        """Remove the staging dirs of completions that no longer run (interrupted, given up
+        for lost, or ended by a crash before they cleaned up)."""
+        if not staged:
+            return
+        async with self.db.read() as conn:
+            completing = await self.repo.list_in_state(conn, JobState.COMPLETING)
+        await asyncio.to_thread(self.staging.sweep, staged, completing)
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Let background completions finish (shutdown)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offload.domain.jobs import Job, JobType
 
-__all__ = ["Commit", "JobHandler", "KeepFilesHandler", "PostedPayload"]
+__all__ = ["Commit", "CompletionStaging", "JobHandler", "KeepFilesHandler", "PostedPayload"]
 
 #: A database change to run in the same transaction as the COMPLETED transition.
 Commit = Callable[[AsyncConnection], Awaitable[None]]
@@ -33,6 +33,51 @@ class PostedPayload:
         for path in self.files.values():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+
+class CompletionStaging:
+    """Job-owned homes for the files of a success while its completion runs:
+    `<root>/<job uuid>.<attempt>/<field name>`.
+
+    The HTTP request that brought the files may end before the completion does (it answers
+    after `success_wait_s`), and a local worker removes its work dir once it reported; so the
+    files are moved here first, and only the completion, or the recovery of a completion that
+    died, removes them. One dir per attempt: a completion given up for lost that still runs
+    must not remove the files of the job's next success.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def adopt(self, job: Job, posted: PostedPayload) -> PostedPayload:
+        """Move the posted files into the attempt's staging dir (a rename on one filesystem)."""
+        home = self.root / _staging_name(job)
+        home.mkdir(parents=True, exist_ok=True)
+        files: dict[str, Path] = {}
+        for name, path in posted.files.items():
+            # Field names come from a fixed list (validated before), never from the client.
+            files[name] = Path(shutil.move(path, home / name))
+        return PostedPayload(fields=posted.fields, files=files)
+
+    def release(self, job: Job) -> None:
+        shutil.rmtree(self.root / _staging_name(job), ignore_errors=True)
+
+    def listed(self) -> set[str]:
+        """The staging dirs there are now."""
+        try:
+            return {entry.name for entry in os.scandir(self.root) if entry.is_dir()}
+        except FileNotFoundError:
+            return set()
+
+    def sweep(self, listed: set[str], completing: Iterable[Job]) -> None:
+        """Remove the dirs of `listed` (read before `completing`, so that a completion starting
+        meanwhile is not in it) that belong to no completion still running."""
+        for name in listed - {_staging_name(job) for job in completing}:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
+
+def _staging_name(job: Job) -> str:
+    return f"{job.uuid}.{job.attempt}"
 
 
 class JobHandler(Protocol):

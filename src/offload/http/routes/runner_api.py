@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from offload.domain.jobs import UPDATABLE_STATES, JobState, JobType
+from offload.domain.jobs import UPDATABLE_STATES, Job, JobState, JobType
 from offload.domain.payloads import SUCCESS_FILE_FIELDS, UPDATE_FILE_FIELDS
-from offload.domain.runners import is_uuid_v4
+from offload.domain.runners import Runner, is_uuid_v4
 from offload.http.deps import RATE_LIMITED, ServicesDep, client_ip, enforce_rate_limit
 from offload.http.errors import BadParams, HttpProblem
-from offload.http.multipart import ParsedForm, parse_multipart
+from offload.http.multipart import ParsedForm, UploadLimits, parse_multipart
 from offload.http.schemas import (
     AbortBody,
     AcceptBody,
@@ -21,11 +22,13 @@ from offload.http.schemas import (
     RequestJobsBody,
     UnregisterBody,
 )
+from offload.http.services import Services
 from offload.http.wire import job_to_wire
 from offload.instance.jobs import check_acceptable
 from offload.instance.results import PostedPayload
+from offload.settings import InstanceSettings
 
-__all__ = ["router"]
+__all__ = ["UPLOAD_OVERHEAD_BYTES", "largest_upload_limits", "router", "upload_limits"]
 
 router = APIRouter(prefix="/api/v1/runners", tags=["runners"])
 
@@ -148,45 +151,110 @@ async def error(jobUUID: str, body: ErrorBody, request: Request, services: Servi
     return Response(status_code=204)
 
 
-def _tokens_of(form: ParsedForm) -> tuple[str, str]:
+#: What an update/success body may carry besides its largest file: text fields, playlists (a
+#: day of 4-second HLS segments makes a 1.5 MB playlist), multipart framing.
+UPLOAD_OVERHEAD_BYTES = 8 * 1024 * 1024
+
+
+def upload_limits(settings: InstanceSettings, job_type: JobType) -> UploadLimits:
+    """The caps on a runner's update/success body for a job of this type (413 past them)."""
+    video = settings.runner_video_upload_max_bytes
+    file_bytes = {
+        JobType.VOD_WEB_VIDEO: video,
+        JobType.VOD_HLS: video,
+        JobType.VOD_AUDIO_MERGE: video,
+        JobType.STUDIO: video,
+        JobType.LIVE_RTMP_HLS: settings.runner_live_chunk_max_bytes,
+        JobType.STORYBOARD: settings.runner_image_upload_max_bytes,
+        JobType.TRANSCRIPTION: settings.runner_caption_upload_max_bytes,
+    }[job_type]
+    return UploadLimits(body_bytes=file_bytes + UPLOAD_OVERHEAD_BYTES, file_bytes=file_bytes)
+
+
+def largest_upload_limits(settings: InstanceSettings) -> UploadLimits:
+    """The caps before the job is known: those of the job type that may send the most."""
+    return max((upload_limits(settings, t) for t in JobType), key=lambda limits: limits.body_bytes)
+
+
+@dataclass
+class _UploadGate:
+    """Authenticates an update/success from its first text fields, before any file is kept:
+    the same checks, in the same order, as on a whole body (rate limit, token format,
+    progress, payload shape, then the job of the runner), so the answers are the same."""
+
+    request: Request
+    services: Services
+    job_uuid: str
+    allowed_files: frozenset[str]
+    allowed_states: frozenset[JobState]
+    with_progress: bool
+    runner: Runner | None = None
+    job: Job | None = None
+
+    async def __call__(self, fields: dict[str, Any], pending_file: str | None) -> UploadLimits:
+        await enforce_rate_limit(self.request, self.services, fields.get("runnerToken"))
+        runner_token, job_token = _tokens_of(fields, before_file=pending_file is not None)
+        if self.with_progress:
+            _progress_of(fields.get("progress"))
+        _payload_fields_of(fields)
+        if pending_file is not None:
+            _check_file_field(pending_file, self.allowed_files)
+        self.runner = await self.services.runners.find(runner_token)
+        self.job = await self.services.jobs.load_runner_job(self.job_uuid, self.runner, job_token, self.allowed_states)
+        return upload_limits(self.services.settings, self.job.type)
+
+    async def parse(self) -> ParsedForm:
+        settings = self.services.settings
+        return await parse_multipart(self.request, settings.data_dir / "tmp" / "uploads", limits=largest_upload_limits(settings), gate=self)
+
+
+def _tokens_of(fields: dict[str, Any], *, before_file: bool) -> tuple[str, str]:
     bad = [
         name
         for name in ("runnerToken", "jobToken")
-        if not isinstance(form.fields.get(name), str) or not 1 <= len(form.fields[name]) <= 1000
+        if not isinstance(fields.get(name), str) or not 1 <= len(fields[name]) <= 1000
     ]
     if bad:
-        raise BadParams(*bad)
-    return form.fields["runnerToken"], form.fields["jobToken"]
+        # Missing when the first file comes: the tokens must come before any file.
+        messages = {name: "must be sent before any file" for name in bad if name not in fields} if before_file else None
+        raise BadParams(*bad, messages=messages)
+    return fields["runnerToken"], fields["jobToken"]
+
+
+def _payload_fields_of(fields: dict[str, Any]) -> dict[str, Any]:
+    payload_fields = fields.get("payload", {})
+    if not isinstance(payload_fields, dict):
+        raise BadParams("payload")
+    return payload_fields
+
+
+def _check_file_field(dotted: str, allowed_files: frozenset[str]) -> str:
+    head, _, name = dotted.partition(".")
+    if head != "payload" or name not in allowed_files:
+        raise BadParams(dotted.replace(".", "[", 1) + ("]" if "." in dotted else ""), messages={"file": "Unexpected field"})
+    return name
 
 
 def _posted_payload(form: ParsedForm, allowed_files: frozenset[str]) -> PostedPayload:
-    payload_fields = form.fields.get("payload", {})
-    if not isinstance(payload_fields, dict):
-        raise BadParams("payload")
-    files: dict[str, object] = {}
-    for dotted, path in form.files.items():
-        head, _, name = dotted.partition(".")
-        if head != "payload" or name not in allowed_files:
-            raise BadParams(dotted.replace(".", "[", 1) + ("]" if "." in dotted else ""), messages={"file": "Unexpected field"})
-        files[name] = path
-    return PostedPayload(fields=payload_fields, files=files)  # type: ignore[arg-type]
+    payload_fields = _payload_fields_of(form.fields)
+    files = {_check_file_field(dotted, allowed_files): path for dotted, path in form.files.items()}
+    return PostedPayload(fields=payload_fields, files=files)
 
 
 @router.post("/jobs/{jobUUID}/update", status_code=204, openapi_extra=_MULTIPART_DOC)
 async def update(jobUUID: str, request: Request, services: ServicesDep) -> Response:
     check_job_uuid(jobUUID)
-    form = await parse_multipart(request, services.settings.data_dir / "tmp" / "uploads")
+    # The limiter comes before validation, as in PeerTube (which parses the body first to
+    # read the token): the gate runs both before any file is kept.
+    gate = _UploadGate(request, services, jobUUID, UPDATE_FILE_FIELDS, frozenset(UPDATABLE_STATES), with_progress=True)
+    form = await gate.parse()
     try:
-        # The limiter comes before validation, as in PeerTube (body parsed first to read the token).
-        await enforce_rate_limit(request, services, form.fields.get("runnerToken"))
-        runner_token, job_token = _tokens_of(form)
+        # Fields and files that came after the first file are checked now.
         progress = _progress_of(form.fields.get("progress"))
         posted = _posted_payload(form, UPDATE_FILE_FIELDS)
-        runner = await services.runners.find(runner_token)
-        job = await services.jobs.load_runner_job(jobUUID, runner, job_token, UPDATABLE_STATES)
-        await services.jobs.update(job, progress, posted)
-        assert runner is not None
-        await services.runners.touch(runner, client_ip(request))
+        assert gate.job is not None and gate.runner is not None
+        await services.jobs.update(gate.job, progress, posted)
+        await services.runners.touch(gate.runner, client_ip(request))
     finally:
         form.cleanup()
     return Response(status_code=204)
@@ -195,18 +263,15 @@ async def update(jobUUID: str, request: Request, services: ServicesDep) -> Respo
 @router.post("/jobs/{jobUUID}/success", status_code=204, openapi_extra=_MULTIPART_DOC)
 async def success(jobUUID: str, request: Request, services: ServicesDep) -> Response:
     check_job_uuid(jobUUID)
-    form = await parse_multipart(request, services.settings.data_dir / "tmp" / "uploads")
+    gate = _UploadGate(request, services, jobUUID, SUCCESS_FILE_FIELDS, frozenset({JobState.PROCESSING}), with_progress=False)
+    form = await gate.parse()
     try:
-        await enforce_rate_limit(request, services, form.fields.get("runnerToken"))
-        runner_token, job_token = _tokens_of(form)
         posted = _posted_payload(form, SUCCESS_FILE_FIELDS)
-        runner = await services.runners.find(runner_token)
-        job = await services.jobs.load_runner_job(jobUUID, runner, job_token, {JobState.PROCESSING})
-        await services.jobs.success(job, posted)
-        assert runner is not None
-        await services.runners.touch(runner, client_ip(request))
+        assert gate.job is not None and gate.runner is not None
+        await services.jobs.success(gate.job, posted)
+        await services.runners.touch(gate.runner, client_ip(request))
     finally:
-        form.cleanup()  # files the completion moved away are already gone
+        form.cleanup()  # the completion took its files into its own staging dir
     return Response(status_code=204)
 
 
