@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ import httpx
 import uvicorn
 
 from offload.http.app import create_app, server_options
+from offload.http.services import utcnow
 from offload.settings import InstanceSettings
 
 __all__ = [
@@ -123,7 +125,8 @@ def login(url: str, username: str, password: str) -> str:
         return str(r.json()["access_token"])
 
 
-def start_instance(data_dir: Path, database_url: str | None = None, **overrides: Any) -> RunningInstance:
+def start_instance(data_dir: Path, database_url: str | None = None, *, now: Callable[[], datetime] | None = None, **overrides: Any) -> RunningInstance:
+    """Serve an instance on a free loopback port; `now` replaces its clock, `overrides` its settings."""
     port = free_port()
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -144,7 +147,7 @@ def start_instance(data_dir: Path, database_url: str | None = None, **overrides:
         instance.services = services
         instance.loop = asyncio.get_running_loop()
 
-    app = create_app(settings, on_ready=ready)
+    app = create_app(settings, now=now or utcnow, on_ready=ready)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, **server_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"instance-{port}", daemon=True)

@@ -334,25 +334,27 @@ class JobService:
         finally:
             result.cleanup()
 
-    async def _fail_attempt(self, job: Job, message: str, *, counts: bool, outcome: str) -> None:
-        """A runner's abort or error on a PROCESSING job (fenced by its token)."""
+    async def _fail_attempt(self, job: Job, message: str, *, counts: bool, outcome: str, idle_since: datetime | None = None) -> None:
+        """A runner's abort or error on a PROCESSING job (fenced by its token), or the
+        watchdog's stall (only if not updated since `idle_since`)."""
         if outcome == "aborted" and job.type not in ABORTABLE_TYPES:
             message = ABORT_NOT_SUPPORTED
         decision = decide_after_failure(job.type, job.failures, counts=counts)
         now = self.now()
         async with self.db.write() as conn:
             if decision.requeued:
-                changed = await self.repo.requeue(conn, job, JobState.PROCESSING, decision.failures, now)
+                changed = await self.repo.requeue(conn, job, JobState.PROCESSING, decision.failures, now, idle_since=idle_since)
             else:
-                changed = await self.repo.fail(conn, job, JobState.PROCESSING, decision.failures, message, now)
+                changed = await self.repo.fail(conn, job, JobState.PROCESSING, decision.failures, message, now, idle_since=idle_since)
             if changed is None:
                 raise JobNotProcessing()
             await self._close_attempt(conn, job, outcome, message, now)
             descendants = [] if decision.requeued else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
         await self._after_failure(changed, descendants)
 
-    async def _fail_completion(self, job: Job, message: str, *, counts: bool | None, outcome: str) -> None:
-        """A COMPLETING job whose completion failed; counts=None errors it outright."""
+    async def _fail_completion(self, job: Job, message: str, *, counts: bool | None, outcome: str, idle_since: datetime | None = None) -> None:
+        """A COMPLETING job whose completion failed; counts=None errors it outright. The
+        watchdog's lost completions only if not updated since `idle_since`."""
         if counts is None:
             next_failures, requeue = job.failures, False
         else:
@@ -361,9 +363,9 @@ class JobService:
         now = self.now()
         async with self.db.write() as conn:
             if requeue:
-                changed = await self.repo.requeue(conn, job, JobState.COMPLETING, next_failures, now, fence_token=False)
+                changed = await self.repo.requeue(conn, job, JobState.COMPLETING, next_failures, now, fence_token=False, idle_since=idle_since)
             else:
-                changed = await self.repo.fail(conn, job, JobState.COMPLETING, next_failures, message, now, fence_token=False)
+                changed = await self.repo.fail(conn, job, JobState.COMPLETING, next_failures, message, now, fence_token=False, idle_since=idle_since)
             if changed is None:
                 return
             await self._close_attempt(conn, job, outcome, message, now)
@@ -380,17 +382,21 @@ class JobService:
     # ---- admin ----------------------------------------------------------------------------
 
     async def cancel(self, job_uuid: str) -> Job:
-        job = await self.get(job_uuid)
+        """PENDING/PROCESSING/WAITING → CANCELLED, with its descendants.
+
+        No read comes first: what happens next depends on the row the UPDATE cancelled, so a
+        job accepted or re-queued meanwhile is handled as what it had become. Only a PROCESSING
+        job has an open attempt, hence closing "the open attempt of this row" is exact.
+        """
         now = self.now()
         async with self.db.write() as conn:
-            cancelled = await self.repo.cancel(conn, job.id, CANCELLABLE_STATES, now)
+            cancelled = await self.repo.cancel(conn, job_uuid, CANCELLABLE_STATES, now)
             if cancelled is None:
-                raise JobNotCancellable()
-            if job.state is JobState.PROCESSING:
-                await self._close_attempt(conn, job, "cancelled", "Cancelled by an administrator", now)
-            descendants = await self.repo.fail_descendants(conn, job.id, JobState.PARENT_CANCELLED, None, now)
-        if cancelled.runner_id is not None:  # it was PROCESSING: its runner may stop right away
-            await self._revoke(cancelled, "cancelled")
+                raise JobNotFound() if await self.repo.get_by_uuid(conn, job_uuid) is None else JobNotCancellable()
+            await self._close_attempt(conn, cancelled, "cancelled", "Cancelled by an administrator", now)
+            descendants = await self.repo.fail_descendants(conn, cancelled.id, JobState.PARENT_CANCELLED, None, now)
+        # Its runner, if it was PROCESSING on one (the UPDATE keeps `runner_id`), may stop at once.
+        await self._revoke(cancelled, "cancelled")
         for ended in (cancelled, *descendants):
             await self._notify_finished(ended)
         return cancelled
@@ -423,17 +429,19 @@ class JobService:
                 stalled = await self.repo.list_stalled(conn, types, cutoff)
             for job in stalled:
                 try:
-                    await self._fail_attempt(job, STALLED_MESSAGE, counts=False, outcome="stalled")
+                    # The cutoff goes into the write: a heartbeat since the read keeps the job.
+                    await self._fail_attempt(job, STALLED_MESSAGE, counts=False, outcome="stalled", idle_since=cutoff)
                     moved += 1
                 except JobNotProcessing:
                     continue  # updated, finished or re-queued since we looked
                 await self._revoke(job, "stalled")  # a runner that is only slow must stop too
         moved += await self.recover_orphaned_completions()
         # A completion whose process is alive but which has not ended for hours is stuck.
+        completing_cutoff = now - self.stalled_completing
         async with self.db.read() as conn:
-            lost = await self.repo.list_in_state(conn, JobState.COMPLETING, updated_before=now - self.stalled_completing)
+            lost = await self.repo.list_in_state(conn, JobState.COMPLETING, updated_before=completing_cutoff)
         for job in lost:
-            await self._fail_completion(job, COMPLETION_LOST, counts=True, outcome="lost")
+            await self._fail_completion(job, COMPLETION_LOST, counts=True, outcome="lost", idle_since=completing_cutoff)
             moved += 1
         return moved
 
@@ -487,8 +495,8 @@ class JobService:
         return self.handlers[job.type]
 
     async def _close_attempt(self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime) -> None:
-        await self.repo.close_attempt(conn, job, outcome, message, now)
-        self.attempt_outcomes[outcome] += 1
+        if await self.repo.close_attempt(conn, job, outcome, message, now):
+            self.attempt_outcomes[outcome] += 1
 
     async def _revoke(self, job: Job, reason: str) -> None:
         if self.on_revoked is None or job.runner_id is None:

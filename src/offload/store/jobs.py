@@ -238,12 +238,14 @@ class JobRepository:
             values["progress"] = progress
         return await self._update(conn, self._lease(job, JobState.PROCESSING), values)
 
-    async def requeue(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, now: datetime, *, fence_token: bool = True) -> Job | None:
-        """PROCESSING/COMPLETING → PENDING: the lease is dropped and the job is offered again."""
-        where = self._lease(job, expected) if fence_token else [_j.c.id == job.id, _j.c.state == int(expected), _j.c.attempt == job.attempt]
+    async def requeue(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, now: datetime, *, fence_token: bool = True, idle_since: datetime | None = None) -> Job | None:
+        """PROCESSING/COMPLETING → PENDING: the lease is dropped and the job is offered again.
+
+        `idle_since`, for the watchdog: only if the job has not been updated since then.
+        """
         return await self._update(
             conn,
-            where,
+            self._failing(job, expected, fence_token, idle_since),
             dict(
                 state=int(JobState.PENDING),
                 job_token_digest=None,
@@ -256,12 +258,11 @@ class JobRepository:
             ),
         )
 
-    async def fail(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, message: str, now: datetime, *, fence_token: bool = True) -> Job | None:
-        """PROCESSING/COMPLETING → ERRORED, for good."""
-        where = self._lease(job, expected) if fence_token else [_j.c.id == job.id, _j.c.state == int(expected), _j.c.attempt == job.attempt]
+    async def fail(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, message: str, now: datetime, *, fence_token: bool = True, idle_since: datetime | None = None) -> Job | None:
+        """PROCESSING/COMPLETING → ERRORED, for good (`idle_since` as for `requeue`)."""
         return await self._update(
             conn,
-            where,
+            self._failing(job, expected, fence_token, idle_since),
             dict(
                 state=int(JobState.ERRORED),
                 job_token_digest=None,
@@ -291,10 +292,12 @@ class JobRepository:
             dict(state=int(JobState.COMPLETED), progress=None, completing_by=None, finished_at=now, updated_at=now),
         )
 
-    async def cancel(self, conn: AsyncConnection, job_id: int, cancellable: Iterable[JobState], now: datetime) -> Job | None:
+    async def cancel(self, conn: AsyncConnection, job_uuid: str, cancellable: Iterable[JobState], now: datetime) -> Job | None:
+        """→ CANCELLED from any of the `cancellable` states; `runner_id` and `attempt` stay, so
+        the caller knows whose attempt it ended."""
         return await self._update(
             conn,
-            [_j.c.id == job_id, _j.c.state.in_([int(s) for s in cancellable])],
+            [_j.c.uuid == job_uuid.lower(), _j.c.state.in_([int(s) for s in cancellable])],
             dict(
                 state=int(JobState.CANCELLED),
                 job_token_digest=None,
@@ -338,6 +341,16 @@ class JobRepository:
         result = await conn.execute(sa.delete(_j).where(_j.c.id == job_id))
         return result.rowcount > 0
 
+    @classmethod
+    def _failing(cls, job: Job, expected: JobState, fence_token: bool, idle_since: datetime | None) -> list[Any]:
+        """The WHERE of a failure: the attempt that failed, still in `expected`. A completion
+        failing is fenced by the attempt number (its runner's token is done with). The watchdog
+        adds its cutoff: a heartbeat after its read makes the job no longer stalled."""
+        where = cls._lease(job, expected) if fence_token else [_j.c.id == job.id, _j.c.state == int(expected), _j.c.attempt == job.attempt]
+        if idle_since is not None:
+            where.append(_j.c.updated_at < idle_since)
+        return where
+
     @staticmethod
     def _lease(job: Job, state: JobState) -> list[Any]:
         # The token digest fences the attempt: a runner whose job was re-queued and accepted
@@ -357,12 +370,14 @@ class JobRepository:
             )
         )
 
-    async def close_attempt(self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime) -> None:
-        await conn.execute(
+    async def close_attempt(self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime) -> bool:
+        """End the job's current attempt if it is still open; False when there was none."""
+        result = await conn.execute(
             sa.update(job_attempts)
             .where(job_attempts.c.job_id == job.id, job_attempts.c.attempt == job.attempt, job_attempts.c.ended_at.is_(None))
             .values(ended_at=now, outcome=outcome, message=message[:5000] if message else None)
         )
+        return result.rowcount > 0
 
     async def list_attempts(self, conn: AsyncConnection, job_id: int) -> list[JobAttempt]:
         columns = [getattr(job_attempts.c, name) for name in JobAttempt.__slots__]
