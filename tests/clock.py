@@ -15,7 +15,8 @@ class ManualClock:
     """Time stands still until `advance`; `asked_by(task)` waits for that task's next reading."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime.now(UTC)
+        # Whole seconds, so times read back from the wire (milliseconds) compare equal.
+        self._now = start or datetime.now(UTC).replace(microsecond=0)
         self._lock = threading.Lock()
         self._watched: dict[asyncio.Task[Any], asyncio.Event] = {}
 

@@ -30,11 +30,13 @@ from offload.domain.errors import (
 from offload.domain.jobs import (
     ABORTABLE_TYPES,
     CANCELLABLE_STATES,
+    FailureDecision,
     Job,
     JobAttempt,
     JobSpec,
     JobState,
     JobType,
+    RetryBackoff,
     StallCategory,
     decide_after_failure,
     stall_category,
@@ -60,6 +62,10 @@ STALLED_MESSAGE = "Stalled runner job"
 COMPLETION_LOST = "Job completion was lost"
 COMPLETION_INTERRUPTED = "Job completion was interrupted by a server shutdown"
 PARENT_ERROR = "Parent error"
+
+
+def _backoff_end(now: datetime, delay_s: float) -> datetime | None:
+    return now + timedelta(seconds=delay_s) if delay_s > 0 else None
 
 
 def check_acceptable(job: Job) -> None:
@@ -110,6 +116,8 @@ class JobService:
         stalled_completing_s: float,
         success_wait_s: float = 30.0,
         process_timeout_s: float = 90.0,
+        retry_backoff: RetryBackoff | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.db = db
         self.now = now
@@ -132,7 +140,10 @@ class JobService:
         self.attempt_outcomes: collections.Counter[str] = collections.Counter()
         self.accepted_total = 0
         self._completions: set[asyncio.Task[None]] = set()
-        self._random = random.Random()
+        #: How long a job whose failure counted waits before it is offered again.
+        self.retry_backoff = retry_backoff or RetryBackoff()
+        #: Shuffles `request` answers and draws the backoff's jitter.
+        self._random = rng or random.Random()
 
     # ---- creation -------------------------------------------------------------------------
 
@@ -207,14 +218,16 @@ class JobService:
         mostly pick different jobs, while priority order between tiers is kept.
         """
         async with self.db.read() as conn:
-            window = await self.repo.list_available(conn, job_types, limit=REQUEST_WINDOW)
+            window = await self.repo.list_available(conn, job_types, self.now(), limit=REQUEST_WINDOW)
         return spread_best_tier(window, self._random)[:REQUEST_LIMIT]
 
     async def accept(self, job: Job, runner: Runner) -> tuple[Job, str]:
         """PENDING → PROCESSING for this runner; returns the job and its one-attempt token.
 
         `job` is the caller's fresh read: the conditional UPDATE decides the race anyway, so
-        reading it again here would only cost a round trip.
+        reading it again here would only cost a round trip. A job still backing off after a
+        failure is refused as a lost race (409, which runners take as "move on"): a runner may
+        accept from a list it read before the failure, and the backoff must hold all the same.
         """
         check_acceptable(job)
         async with self.db.write() as conn:
@@ -231,7 +244,7 @@ class JobService:
         now = self.now()
         claimed: list[tuple[Job, str]] = []
         async with self.db.write() as conn:
-            for job_id in await self.repo.lock_available(conn, job_types, max_jobs, max_resolution):
+            for job_id in await self.repo.lock_available(conn, job_types, max_jobs, now, max_resolution):
                 # Under the row lock the conditional UPDATE cannot miss; it says so all the same.
                 taken = await self._take(conn, job_id, runner, now)
                 if taken is not None:
@@ -339,42 +352,49 @@ class JobService:
         watchdog's stall (only if not updated since `idle_since`)."""
         if outcome == "aborted" and job.type not in ABORTABLE_TYPES:
             message = ABORT_NOT_SUPPORTED
-        decision = decide_after_failure(job.type, job.failures, counts=counts)
+        decision = self._decide(job, counts)
         now = self.now()
         async with self.db.write() as conn:
             if decision.requeued:
-                changed = await self.repo.requeue(conn, job, JobState.PROCESSING, decision.failures, now, idle_since=idle_since)
+                changed = await self.repo.requeue(conn, job, JobState.PROCESSING, decision.failures, now, idle_since=idle_since, not_before=_backoff_end(now, decision.retry_after_s))
             else:
                 changed = await self.repo.fail(conn, job, JobState.PROCESSING, decision.failures, message, now, idle_since=idle_since)
             if changed is None:
                 raise JobNotProcessing()
             await self._close_attempt(conn, job, outcome, message, now)
             descendants = [] if decision.requeued else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
-        await self._after_failure(changed, descendants)
+        await self._after_failure(changed, descendants, decision.retry_after_s)
 
     async def _fail_completion(self, job: Job, message: str, *, counts: bool | None, outcome: str, idle_since: datetime | None = None) -> None:
         """A COMPLETING job whose completion failed; counts=None errors it outright. The
         watchdog's lost completions only if not updated since `idle_since`."""
         if counts is None:
-            next_failures, requeue = job.failures, False
+            next_failures, requeue, retry_after_s = job.failures, False, 0.0
         else:
-            decision = decide_after_failure(job.type, job.failures, counts=counts)
-            next_failures, requeue = decision.failures, decision.requeued
+            decision = self._decide(job, counts)
+            next_failures, requeue, retry_after_s = decision.failures, decision.requeued, decision.retry_after_s
         now = self.now()
         async with self.db.write() as conn:
             if requeue:
-                changed = await self.repo.requeue(conn, job, JobState.COMPLETING, next_failures, now, fence_token=False, idle_since=idle_since)
+                changed = await self.repo.requeue(conn, job, JobState.COMPLETING, next_failures, now, fence_token=False, idle_since=idle_since, not_before=_backoff_end(now, retry_after_s))
             else:
                 changed = await self.repo.fail(conn, job, JobState.COMPLETING, next_failures, message, now, fence_token=False, idle_since=idle_since)
             if changed is None:
                 return
             await self._close_attempt(conn, job, outcome, message, now)
             descendants = [] if requeue else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
-        await self._after_failure(changed, descendants)
+        await self._after_failure(changed, descendants, retry_after_s)
 
-    async def _after_failure(self, job: Job, descendants: list[Job]) -> None:
+    def _decide(self, job: Job, counts: bool) -> FailureDecision:
+        return decide_after_failure(job.type, job.failures, counts=counts, backoff=self.retry_backoff, draw=self._random.random())
+
+    async def _after_failure(self, job: Job, descendants: list[Job], retry_after_s: float) -> None:
         if job.state is JobState.PENDING:
-            self.notifier.ping()
+            # Runners hear of the job when it is on offer: now, or when its backoff ends.
+            if retry_after_s > 0:
+                self.notifier.ping_in(retry_after_s)
+            else:
+                self.notifier.ping()
             return
         for ended in (job, *descendants):
             await self._notify_finished(ended)
