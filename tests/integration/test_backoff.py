@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from offload.domain.jobs import JobSpec, JobType
+from offload.domain.jobs import JobSpec, JobState, JobType
+from tests.clips import MediaClips, jobs_of, upload
 from tests.clock import ManualClock
 from tests.ladder import register_runner
 from tests.sockets import runner_socket
@@ -119,3 +120,23 @@ async def test_socket_runners_hear_of_the_job_when_its_backoff_ends(instance_fac
     runner.client.close()
 
     assert heard - before_error >= backoff_s
+
+
+def test_a_local_job_backing_off_lets_the_next_local_job_through(instance_factory: Callable[..., RunningInstance], media_clips: MediaClips) -> None:
+    """Remote VOD off: the local worker's next claim after an error is the other video's job, and the failed one after its backoff."""
+    clock = ManualClock()
+    instance = instance_factory(now=clock, remote_vod=False, local_transcoding_concurrency=0, retry_backoff_s=FIRST_S, retry_backoff_jitter=0.0)
+    for name in ("first", "second"):
+        assert 200 == upload(instance, media_clips.small, name=name).status_code
+    first, second = sorted((j for j in jobs_of(instance) if j["state"]["id"] == int(JobState.PENDING)), key=lambda j: j["createdAt"])
+    workers = instance.services.extras["media"].workers
+    jobs = instance.services.jobs
+
+    taken = instance.call(workers.claim)
+    assert first["uuid"] == taken.uuid
+    instance.call(jobs.error, taken, "deterministic failure")
+    then = instance.call(workers.claim)
+    clock.advance(FIRST_S + LATE_S)
+    again = instance.call(workers.claim)
+
+    assert (second["uuid"], first["uuid"]) == (then.uuid if then else None, again.uuid if again else None)
