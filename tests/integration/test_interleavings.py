@@ -22,11 +22,20 @@ def enqueue(instance: RunningInstance, count: int) -> list[Job]:
     specs = []
     for _ in range(count):
         video = str(uuid.uuid4())
-        specs.append(JobSpec(JobType.VOD_WEB_VIDEO, {"input": {}, "output": {"resolution": 720, "fps": 25}}, {"videoUUID": video}, priority=100))
+        specs.append(
+            JobSpec(
+                JobType.VOD_WEB_VIDEO,
+                {"input": {}, "output": {"resolution": 720, "fps": 25}},
+                {"videoUUID": video},
+                priority=100,
+            )
+        )
     return list(instance.call(instance.services.jobs.enqueue, specs))
 
 
-def test_reaping_spares_a_job_updated_after_the_watchdog_looked(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_reaping_spares_a_job_updated_after_the_watchdog_looked(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """Two stalled jobs, the second heartbeated after the watchdog listed both: only the first goes back to PENDING."""
     clock = ManualClock()
     instance = instance_factory(now=clock, stalled_vod_s=STALLED_S, watchdog_interval_s=3600.0)
@@ -36,7 +45,9 @@ def test_reaping_spares_a_job_updated_after_the_watchdog_looked(instance_factory
     job_tokens: dict[str, str] = {}
     with instance.client() as c:
         for job_uuid in (first, second):
-            accepted = c.post(f"/api/v1/runners/jobs/{job_uuid}/accept", json={"runnerToken": runner_token})
+            accepted = c.post(
+                f"/api/v1/runners/jobs/{job_uuid}/accept", json={"runnerToken": runner_token}
+            )
             assert 200 == accepted.status_code, accepted.text
             job_tokens[job_uuid] = accepted.json()["job"]["jobToken"]
     clock.advance(2 * STALLED_S)
@@ -54,7 +65,10 @@ def test_reaping_spares_a_job_updated_after_the_watchdog_looked(instance_factory
         other = second if job_uuid == first else first
         fields = {"runnerToken": runner_token, "jobToken": job_tokens[other], "progress": "10"}
         async with httpx.AsyncClient(base_url=instance.url, timeout=30.0) as client:
-            answer = await client.post(f"/api/v1/runners/jobs/{other}/update", files=[(k, (None, v.encode())) for k, v in fields.items()])
+            answer = await client.post(
+                f"/api/v1/runners/jobs/{other}/update",
+                files=[(k, (None, v.encode())) for k, v in fields.items()],
+            )
         heartbeats.append((other, answer.status_code))
 
     jobs.on_revoked = heartbeat_the_other_job
@@ -63,23 +77,32 @@ def test_reaping_spares_a_job_updated_after_the_watchdog_looked(instance_factory
     [(updated, status)] = heartbeats
     [reaped] = {first, second} - {updated}
     assert 204 == status
-    assert (JobState.PROCESSING, JobState.PENDING) == (instance.call(jobs.get, updated).state, instance.call(jobs.get, reaped).state)
+    assert (JobState.PROCESSING, JobState.PENDING) == (
+        instance.call(jobs.get, updated).state,
+        instance.call(jobs.get, reaped).state,
+    )
     assert 1 == moved
 
 
-def test_cancel_closes_the_attempt_of_a_job_accepted_while_it_was_cancelling(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_cancel_closes_the_attempt_of_a_job_accepted_while_it_was_cancelling(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """A PENDING job accepted between cancel's look and its write ends CANCELLED with that attempt closed as cancelled."""
     clock = ManualClock()
     instance = instance_factory(now=clock)
     jobs = instance.services.jobs
     [job] = enqueue(instance, 1)
-    runner = instance.call(instance.services.runners.authenticate, register_runner(instance)["runnerToken"])
+    runner = instance.call(
+        instance.services.runners.authenticate, register_runner(instance)["runnerToken"]
+    )
 
     async def accept_while_cancelling() -> Job:
         # The accept's transaction stays open until cancel asked the time, i.e. until it has
         # done whatever it does before writing; then it commits and cancel's write goes on.
         async with instance.services.db.write() as conn:
-            accepted = await jobs.repo.accept(conn, job.id, runner.id, tokens.digest(tokens.new_job_token()), clock())
+            accepted = await jobs.repo.accept(
+                conn, job.id, runner.id, tokens.digest(tokens.new_job_token()), clock()
+            )
             assert accepted is not None
             await jobs.repo.open_attempt(conn, accepted, runner.id, runner.name, clock())
             cancelling = asyncio.create_task(jobs.cancel(job.uuid))
@@ -90,4 +113,6 @@ def test_cancel_closes_the_attempt_of_a_job_accepted_while_it_was_cancelling(ins
 
     _, _, attempts = instance.call(jobs.details, job.uuid)
     assert JobState.CANCELLED == cancelled.state
-    assert [(1, "cancelled", True)] == [(a.attempt, a.outcome, a.ended_at is not None) for a in attempts]
+    assert [(1, "cancelled", True)] == [
+        (a.attempt, a.outcome, a.ended_at is not None) for a in attempts
+    ]

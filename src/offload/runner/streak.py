@@ -29,7 +29,9 @@ class FailureStreak:
         self.failures += 1
         if self.first_pause_s <= 0 or self.failures < self.threshold:
             return 0.0
-        return min(self.max_pause_s, self.first_pause_s * 2.0 ** min(self.failures - self.threshold, 64))
+        return min(
+            self.max_pause_s, self.first_pause_s * 2.0 ** min(self.failures - self.threshold, 64)
+        )
 
     def succeeded(self) -> None:
         """A job completed: the machine works, the streak is over."""
