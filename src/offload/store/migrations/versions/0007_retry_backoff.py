@@ -1,7 +1,7 @@
 """retry backoff: a PENDING job that failed is not offered before `not_before`
 
-Revision ID: 0006_backoff
-Revises: 0005_resolution
+Revision ID: 0007_backoff
+Revises: 0006_quota
 Create Date: 2026-12-03
 """
 
@@ -14,8 +14,8 @@ from offload.store.tables import UTCDateTime
 
 __all__ = ["downgrade", "upgrade"]
 
-revision = "0006_backoff"
-down_revision = "0005_resolution"
+revision = "0007_backoff"
+down_revision = "0006_quota"
 branch_labels = None
 depends_on = None
 
