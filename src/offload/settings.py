@@ -81,6 +81,17 @@ class InstanceSettings(BaseSettings):
     #: OFFLOAD_TRUSTED_PROXIES is comma-separated; an empty value trusts no proxy.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
+    #: A job that failed on a runner (an error, a refused output) is offered again only after
+    #: this long, so a failure that repeats does not burn the job's five tries at once; 0
+    #: re-offers at once, as PeerTube does. Aborts and stalls are always re-offered at once:
+    #: the runner went away, nothing says the job is at fault.
+    retry_backoff_s: float = Field(default=5.0, ge=0)
+    #: The backoff doubles at each further failure of the job, up to this.
+    retry_backoff_max_s: float = Field(default=120.0, ge=0)
+    #: Up to this fraction of each backoff (0..1) is taken off at random, so jobs that failed
+    #: together come back spread out.
+    retry_backoff_jitter: float = Field(default=0.2, ge=0, le=1)
+
     #: Offload's `POST /api/v1/runners/jobs/claim` (atomic request + accept). Off, the runner
     #: API is exactly PeerTube's and runners fall back to request + accept.
     runner_claim_enabled: bool = True

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ import httpx
 import uvicorn
 
 from offload.http.app import create_app, server_options
+from offload.http.services import utcnow
 from offload.settings import InstanceSettings
 
 __all__ = [
@@ -123,8 +125,16 @@ def login(url: str, username: str, password: str) -> str:
         return str(r.json()["access_token"])
 
 
-def start_instance(data_dir: Path, database_url: str | None = None, *, plugins: list[Any] | None = None, **overrides: Any) -> RunningInstance:
-    """Serve an instance on a free loopback port; `plugins` go to `create_app` (handlers, routes)."""
+def start_instance(
+    data_dir: Path,
+    database_url: str | None = None,
+    *,
+    plugins: list[Any] | None = None,
+    now: Callable[[], datetime] | None = None,
+    **overrides: Any,
+) -> RunningInstance:
+    """Serve an instance on a free loopback port; `plugins` go to `create_app` (handlers,
+    routes), `now` replaces its clock, `overrides` its settings."""
     port = free_port()
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -134,6 +144,9 @@ def start_instance(data_dir: Path, database_url: str | None = None, *, plugins: 
         "rate_limit_max": 100_000,
         "last_contact_interval_s": 2.0,
         "socket_debounce_s": 1.0,
+        # PeerTube re-offers a failed job at once, and so must the conformance tests' instance;
+        # the backoff tests turn it on.
+        "retry_backoff_s": 0.0,
     }
     if database_url:
         values["database_url"] = database_url
@@ -145,7 +158,7 @@ def start_instance(data_dir: Path, database_url: str | None = None, *, plugins: 
         instance.services = services
         instance.loop = asyncio.get_running_loop()
 
-    app = create_app(settings, on_ready=ready, plugins=plugins)
+    app = create_app(settings, now=now or utcnow, on_ready=ready, plugins=plugins)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, **server_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"instance-{port}", daemon=True)

@@ -8,14 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from offload.domain.jobs import JobSpec, JobType
 from offload.media import probe
 from offload.runner.config import RunnerConfig, runner_paths
 from tests.media import (
@@ -54,11 +57,11 @@ class RunnerHome:
         return runner_paths(environ=self.env).cache_dir / "transcoding"
 
     def configure(self, *, ffmpeg_path: Path | None = None, **jobs: Any) -> None:
-        """Edit config.toml like an admin would (fast heartbeat and poll for tests)."""
+        """Edit config.toml like an admin would (fast heartbeat, poll and failure pause for tests)."""
         path = runner_paths(environ=self.env).config_file
         config = RunnerConfig.load(path)
         table = config.document.setdefault("jobs", {})
-        table.update({"progressIntervalSeconds": 0.5, "pollIntervalSeconds": 1, **jobs})
+        table.update({"progressIntervalSeconds": 0.5, "pollIntervalSeconds": 1, "failurePauseSeconds": 0.1, **jobs})
         config.document["ffmpeg"]["threads"] = 1
         if ffmpeg_path is not None:
             config.document["ffmpeg"]["path"] = str(ffmpeg_path)
@@ -372,9 +375,9 @@ def test_pushed_revocation_stops_a_job_whose_next_update_is_an_hour_away(tmp_pat
 
     wait_until(lambda: not processes_mentioning(job["uuid"]), timeout_s=5, message="revoked job's ffmpeg gone")
     assert None is daemon.poll()
-    logs = home.logs()
-    assert f"says job {job['uuid']} was taken back (cancelled)" in logs
-    assert "no longer ours" in logs
+    # The job's task logs its end once the killed ffmpeg is reaped, a moment after it is gone.
+    wait_until(lambda: "no longer ours" in home.logs(), timeout_s=5, message="log line")
+    assert f"says job {job['uuid']} was taken back (cancelled)" in home.logs()
 
 
 def test_corrupt_input_errors_with_the_reason_and_is_errored_after_five_tries(tmp_path: Path, instance: RunningInstance, home: RunnerHome) -> None:
@@ -393,6 +396,35 @@ def test_corrupt_input_errors_with_the_reason_and_is_errored_after_five_tries(tm
     optimize = next(j for j in _video(instance, video_uuid)["jobs"] if j["type"] == "vod-web-video-transcoding")
     assert (ERRORED, 5) == (optimize["state"]["id"], optimize["failures"])
     assert "Invalid data found when processing input" in optimize["error"]
+
+
+def test_failed_jobs_in_a_row_pause_the_runner_for_longer_each_time(tmp_path: Path, instance: RunningInstance, home: RunnerHome) -> None:
+    """A job failing at once, five tries: after the 3rd and 4th failure in a row the runner waits 0.5 s, then 1 s, and says so."""
+    pause_s = 0.5
+    assert 0 == home.register(instance, "jinxed").returncode
+    # One slot: no claim is in flight while the job fails, which could take it back before
+    # the pause starts.
+    home.configure(failurePauseSeconds=pause_s, concurrency=1)
+    # No input at all: the runner fails it before any download or ffmpeg.
+    spec = JobSpec(JobType.VOD_WEB_VIDEO, {"input": {}, "output": {"resolution": 240, "fps": 25}}, {"videoUUID": str(uuid.uuid4())}, priority=100)
+    [job] = instance.call(instance.services.jobs.enqueue, [spec])
+
+    run = home.cli("server", "--once")
+
+    assert 0 == run.returncode, run.stderr
+    with instance.admin() as client:
+        details = client.get(f"/api/v1/runners/jobs/{job.uuid}").json()
+    assert (ERRORED, 5) == (details["state"]["id"], details["failures"])
+    attempts = details["attempts"]
+    # From try to try: the pause starts after its failed try started, the next try after the pause.
+    gaps = [_seconds(attempts[n + 1]["startedAt"]) - _seconds(attempts[n]["startedAt"]) for n in range(4)]
+    assert gaps[2] >= pause_s and gaps[3] >= 2 * pause_s, gaps
+    assert "3 jobs in a row failed on this runner: taking no job for 0.5 s" in run.stderr
+    assert "4 jobs in a row failed on this runner: taking no job for 1.0 s" in run.stderr
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def test_unknown_runner_token_is_loud_and_keeps_the_registration(tmp_path: Path, instance: RunningInstance, home: RunnerHome) -> None:

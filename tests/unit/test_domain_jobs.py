@@ -10,6 +10,7 @@ from offload.domain.jobs import (
     TERMINAL_STATES,
     JobState,
     JobType,
+    RetryBackoff,
     decide_after_failure,
 )
 
@@ -128,3 +129,48 @@ class TestDecideAfterFailure:
         assert JobState.ERRORED == decision.next_state
         assert (before + 1 if counts else before) == decision.failures
         assert decision.store_error
+
+
+class TestRetryBackoff:
+    BACKOFF = RetryBackoff(first_s=5.0, max_s=120.0, jitter=0.2)
+
+    def test_the_wait_doubles_from_the_first_up_to_the_maximum(self) -> None:
+        """Without jitter (draw 0) the waits after failures 1..7 are 5, 10, 20, 40, 80, 120, 120 s."""
+        assert [5.0, 10.0, 20.0, 40.0, 80.0, 120.0, 120.0] == [self.BACKOFF.delay_s(n, 0.0) for n in range(1, 8)]
+
+    @pytest.mark.parametrize("failures", [1, 3, 9])
+    def test_jitter_takes_off_at_most_its_fraction(self, failures: int) -> None:
+        """A draw near 1 takes 20 % off; a mid draw half of that; the wait never exceeds the maximum."""
+        full = self.BACKOFF.delay_s(failures, 0.0)
+
+        assert full * 0.9 == pytest.approx(self.BACKOFF.delay_s(failures, 0.5))
+        assert full * 0.8 == pytest.approx(self.BACKOFF.delay_s(failures, 1.0))
+        assert self.BACKOFF.delay_s(failures, 0.999) <= 120.0
+
+    def test_off_or_before_any_failure_there_is_no_wait(self) -> None:
+        """A first wait of 0 turns the backoff off; no failure yet means no wait; a huge count does not overflow."""
+        assert 0.0 == RetryBackoff().delay_s(3, 0.5)
+        assert 0.0 == self.BACKOFF.delay_s(0, 0.5)
+        assert 120.0 == self.BACKOFF.delay_s(10_000, 0.0)
+
+    @pytest.mark.parametrize("before", [0, 1, 2, 3])
+    def test_a_counted_failure_that_requeues_backs_off(self, before: int) -> None:
+        """Errors 1 to 4 re-queue with the backoff of their failure count, drawn with the given number."""
+        decision = decide_after_failure(JobType.VOD_HLS, before, counts=True, backoff=self.BACKOFF, draw=0.25)
+
+        assert decision.requeued
+        assert self.BACKOFF.delay_s(before + 1, 0.25) == decision.retry_after_s
+
+    def test_aborts_stalls_and_final_errors_do_not_wait(self) -> None:
+        """An uncounted failure re-queues at once; the fifth error and live jobs end with no wait to speak of."""
+        aborted = decide_after_failure(JobType.VOD_HLS, 2, counts=False, backoff=self.BACKOFF, draw=0.0)
+        fifth = decide_after_failure(JobType.VOD_HLS, 4, counts=True, backoff=self.BACKOFF, draw=0.0)
+        live = decide_after_failure(JobType.LIVE_RTMP_HLS, 0, counts=True, backoff=self.BACKOFF, draw=0.0)
+
+        assert (True, 0.0) == (aborted.requeued, aborted.retry_after_s)
+        assert (False, 0.0) == (fifth.requeued, fifth.retry_after_s)
+        assert (False, 0.0) == (live.requeued, live.retry_after_s)
+
+    def test_without_a_backoff_errors_requeue_at_once(self) -> None:
+        """PeerTube's behaviour, the default: a re-queued job is offered again at once."""
+        assert 0.0 == decide_after_failure(JobType.VOD_WEB_VIDEO, 0, counts=True).retry_after_s

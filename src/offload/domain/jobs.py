@@ -9,7 +9,7 @@ stateDiagram-v2
     [*] --> WAITING_FOR_PARENT_JOB: b. created with parent
     WAITING_FOR_PARENT_JOB --> PENDING: c. parent finished
     PENDING --> PROCESSING: d. accept
-    PROCESSING --> PENDING: e. abort, stalled, error with retries left
+    PROCESSING --> PENDING: e. abort, stalled, error with retries left (an error: offered after a backoff)
     PROCESSING --> COMPLETING: f. success
     COMPLETING --> COMPLETED: g. completion done
     COMPLETING --> PENDING: h. output refused / completion lost, retries left
@@ -44,6 +44,7 @@ __all__ = [
     "JobSpec",
     "JobState",
     "JobType",
+    "RetryBackoff",
     "StallCategory",
     "decide_after_failure",
     "output_resolution",
@@ -156,6 +157,29 @@ def output_resolution(payload: Mapping[str, Any]) -> int | None:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryBackoff:
+    """How long a job whose failure counted waits before it is offered again.
+
+    `first_s` after its first failure, doubled at each further one, at most `max_s`; then up
+    to `jitter` (a fraction, 0..1) of that is taken off at random, so jobs that failed
+    together do not all come back at the same moment. `first_s` 0: offered again at once.
+    """
+
+    first_s: float = 0.0
+    max_s: float = 0.0
+    jitter: float = 0.0
+
+    def delay_s(self, failures: int, draw: float) -> float:
+        """The wait after the `failures`-th counted failure; `draw` in [0, 1) is the jitter
+        source's number (the caller's random generator: this stays pure)."""
+        if failures < 1 or self.first_s <= 0:
+            return 0.0
+        # The exponent is capped so a huge count cannot overflow a float; max_s caps anyway.
+        full = min(self.max_s, self.first_s * 2.0 ** min(failures - 1, 64))
+        return full * (1.0 - self.jitter * draw)
+
+
+@dataclass(frozen=True, slots=True)
 class FailureDecision:
     """What happens to a job after a failure: its next state and whether it counts."""
 
@@ -163,23 +187,31 @@ class FailureDecision:
     failures: int
     #: The message is stored only when the job ends ERRORED (PeerTube keeps `error` null on retry).
     store_error: bool
+    #: Seconds before a re-queued job is offered again (0: at once).
+    retry_after_s: float = 0.0
 
     @property
     def requeued(self) -> bool:
         return self.next_state is JobState.PENDING
 
 
-def decide_after_failure(job_type: JobType, failures: int, *, counts: bool) -> FailureDecision:
+def decide_after_failure(job_type: JobType, failures: int, *, counts: bool, backoff: RetryBackoff | None = None, draw: float = 0.0) -> FailureDecision:
     """Decide the fate of a PROCESSING (or COMPLETING) job that failed.
 
     Args:
         job_type: the job's type; non-abortable types (live) never go back to PENDING.
         failures: failures recorded before this one.
         counts: True for runner errors and refused outputs, False for aborts and stalls.
+        backoff: how a re-queued job whose failure counts waits before its next offer. A
+            failure that does not count is offered again at once: the runner went away (it
+            stopped, crashed, lost its network), nothing says the job is at fault, and a stall
+            has already waited out its threshold.
+        draw: the jitter source's number in [0, 1), see `RetryBackoff.delay_s`.
     """
     total = failures + 1 if counts else failures
     if job_type in ABORTABLE_TYPES and total < MAX_FAILURES:
-        return FailureDecision(JobState.PENDING, total, store_error=False)
+        delay = backoff.delay_s(total, draw) if counts and backoff is not None else 0.0
+        return FailureDecision(JobState.PENDING, total, store_error=False, retry_after_s=delay)
     return FailureDecision(JobState.ERRORED, total, store_error=True)
 
 
@@ -218,6 +250,8 @@ class Job:
     finished_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    #: A PENDING job backing off after a failure is offered from this moment on (None: now).
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from offload import __version__
-from offload.domain.jobs import JobType
+from offload.domain.jobs import JobType, RetryBackoff
 from offload.http.access_log import AccessLog
 from offload.http.body_limit import BodyLimit
 from offload.http.errors import install_error_handlers
@@ -117,6 +117,7 @@ def create_app(
             process_timeout_s=settings.effective_process_timeout_s,
             success_wait_s=settings.success_wait_s,
             staging_dir=settings.data_dir / "tmp" / "completions",
+            retry_backoff=RetryBackoff(settings.retry_backoff_s, settings.retry_backoff_max_s, settings.retry_backoff_jitter),
         )
         jobs.on_revoked = fanout.revoke if fanout is not None else sockets.revoke_job
         media.attach(jobs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from offload.domain.jobs import Job
+from offload.domain.jobs import Job, JobState
 from offload.domain.runners import RegistrationToken, Runner
 
 __all__ = ["iso", "job_to_wire", "registration_token_to_wire", "runner_to_wire"]
@@ -46,6 +46,9 @@ def job_to_wire(job: Job, *, runner: Runner | None, parent: Job | None = None, a
         if parent is not None:
             body["parent"] = {"id": parent.id, "uuid": parent.uuid, "type": str(parent.type), "state": parent.state.to_wire()}
         body["privatePayload"] = job.private_payload
+        # Offload's: a PENDING job backing off after a failure is offered from then on.
+        if job.state is JobState.PENDING and job.not_before is not None:
+            body["nextOfferAt"] = iso(job.not_before)
     return body
 
 

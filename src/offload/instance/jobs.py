@@ -31,11 +31,13 @@ from offload.domain.errors import (
 from offload.domain.jobs import (
     ABORTABLE_TYPES,
     CANCELLABLE_STATES,
+    FailureDecision,
     Job,
     JobAttempt,
     JobSpec,
     JobState,
     JobType,
+    RetryBackoff,
     StallCategory,
     decide_after_failure,
     stall_category,
@@ -61,6 +63,10 @@ STALLED_MESSAGE = "Stalled runner job"
 COMPLETION_LOST = "Job completion was lost"
 COMPLETION_INTERRUPTED = "Job completion was interrupted by a server shutdown"
 PARENT_ERROR = "Parent error"
+
+
+def _backoff_end(now: datetime, delay_s: float) -> datetime | None:
+    return now + timedelta(seconds=delay_s) if delay_s > 0 else None
 
 
 def check_acceptable(job: Job) -> None:
@@ -112,6 +118,8 @@ class JobService:
         success_wait_s: float = 30.0,
         process_timeout_s: float = 90.0,
         staging_dir: Path,
+        retry_backoff: RetryBackoff | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.db = db
         self.now = now
@@ -136,7 +144,10 @@ class JobService:
         self.attempt_outcomes: collections.Counter[str] = collections.Counter()
         self.accepted_total = 0
         self._completions: set[asyncio.Task[None]] = set()
-        self._random = random.Random()
+        #: How long a job whose failure counted waits before it is offered again.
+        self.retry_backoff = retry_backoff or RetryBackoff()
+        #: Shuffles `request` answers and draws the backoff's jitter.
+        self._random = rng or random.Random()
 
     # ---- creation -------------------------------------------------------------------------
 
@@ -211,14 +222,16 @@ class JobService:
         mostly pick different jobs, while priority order between tiers is kept.
         """
         async with self.db.read() as conn:
-            window = await self.repo.list_available(conn, job_types, limit=REQUEST_WINDOW)
+            window = await self.repo.list_available(conn, job_types, self.now(), limit=REQUEST_WINDOW)
         return spread_best_tier(window, self._random)[:REQUEST_LIMIT]
 
     async def accept(self, job: Job, runner: Runner) -> tuple[Job, str]:
         """PENDING → PROCESSING for this runner; returns the job and its one-attempt token.
 
         `job` is the caller's fresh read: the conditional UPDATE decides the race anyway, so
-        reading it again here would only cost a round trip.
+        reading it again here would only cost a round trip. A job still backing off after a
+        failure is refused as a lost race (409, which runners take as "move on"): a runner may
+        accept from a list it read before the failure, and the backoff must hold all the same.
         """
         check_acceptable(job)
         async with self.db.write() as conn:
@@ -235,7 +248,7 @@ class JobService:
         now = self.now()
         claimed: list[tuple[Job, str]] = []
         async with self.db.write() as conn:
-            for job_id in await self.repo.lock_available(conn, job_types, max_jobs, max_resolution):
+            for job_id in await self.repo.lock_available(conn, job_types, max_jobs, now, max_resolution):
                 # Under the row lock the conditional UPDATE cannot miss; it says so all the same.
                 taken = await self._take(conn, job_id, runner, now)
                 if taken is not None:
@@ -349,45 +362,54 @@ class JobService:
             # Whatever the handler did not move away, whatever the outcome.
             await asyncio.to_thread(self.staging.release, job)
 
-    async def _fail_attempt(self, job: Job, message: str, *, counts: bool, outcome: str) -> None:
-        """A runner's abort or error on a PROCESSING job (fenced by its token)."""
+    async def _fail_attempt(self, job: Job, message: str, *, counts: bool, outcome: str, idle_since: datetime | None = None) -> None:
+        """A runner's abort or error on a PROCESSING job (fenced by its token), or the
+        watchdog's stall (only if not updated since `idle_since`)."""
         if outcome == "aborted" and job.type not in ABORTABLE_TYPES:
             message = ABORT_NOT_SUPPORTED
-        decision = decide_after_failure(job.type, job.failures, counts=counts)
+        decision = self._decide(job, counts)
         now = self.now()
         async with self.db.write() as conn:
             if decision.requeued:
-                changed = await self.repo.requeue(conn, job, JobState.PROCESSING, decision.failures, now)
+                changed = await self.repo.requeue(conn, job, JobState.PROCESSING, decision.failures, now, idle_since=idle_since, not_before=_backoff_end(now, decision.retry_after_s))
             else:
-                changed = await self.repo.fail(conn, job, JobState.PROCESSING, decision.failures, message, now)
+                changed = await self.repo.fail(conn, job, JobState.PROCESSING, decision.failures, message, now, idle_since=idle_since)
             if changed is None:
                 raise JobNotProcessing()
             await self._close_attempt(conn, job, outcome, message, now)
             descendants = [] if decision.requeued else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
-        await self._after_failure(changed, descendants)
+        await self._after_failure(changed, descendants, decision.retry_after_s)
 
-    async def _fail_completion(self, job: Job, message: str, *, counts: bool | None, outcome: str) -> None:
-        """A COMPLETING job whose completion failed; counts=None errors it outright."""
+    async def _fail_completion(self, job: Job, message: str, *, counts: bool | None, outcome: str, idle_since: datetime | None = None) -> None:
+        """A COMPLETING job whose completion failed; counts=None errors it outright. The
+        watchdog's lost completions only if not updated since `idle_since`."""
         if counts is None:
-            next_failures, requeue = job.failures, False
+            next_failures, requeue, retry_after_s = job.failures, False, 0.0
         else:
-            decision = decide_after_failure(job.type, job.failures, counts=counts)
-            next_failures, requeue = decision.failures, decision.requeued
+            decision = self._decide(job, counts)
+            next_failures, requeue, retry_after_s = decision.failures, decision.requeued, decision.retry_after_s
         now = self.now()
         async with self.db.write() as conn:
             if requeue:
-                changed = await self.repo.requeue(conn, job, JobState.COMPLETING, next_failures, now, fence_token=False)
+                changed = await self.repo.requeue(conn, job, JobState.COMPLETING, next_failures, now, fence_token=False, idle_since=idle_since, not_before=_backoff_end(now, retry_after_s))
             else:
-                changed = await self.repo.fail(conn, job, JobState.COMPLETING, next_failures, message, now, fence_token=False)
+                changed = await self.repo.fail(conn, job, JobState.COMPLETING, next_failures, message, now, fence_token=False, idle_since=idle_since)
             if changed is None:
                 return
             await self._close_attempt(conn, job, outcome, message, now)
             descendants = [] if requeue else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
-        await self._after_failure(changed, descendants)
+        await self._after_failure(changed, descendants, retry_after_s)
 
-    async def _after_failure(self, job: Job, descendants: list[Job]) -> None:
+    def _decide(self, job: Job, counts: bool) -> FailureDecision:
+        return decide_after_failure(job.type, job.failures, counts=counts, backoff=self.retry_backoff, draw=self._random.random())
+
+    async def _after_failure(self, job: Job, descendants: list[Job], retry_after_s: float) -> None:
         if job.state is JobState.PENDING:
-            self.notifier.ping()
+            # Runners hear of the job when it is on offer: now, or when its backoff ends.
+            if retry_after_s > 0:
+                self.notifier.ping_in(retry_after_s)
+            else:
+                self.notifier.ping()
             return
         for ended in (job, *descendants):
             await self._notify_finished(ended)
@@ -395,17 +417,21 @@ class JobService:
     # ---- admin ----------------------------------------------------------------------------
 
     async def cancel(self, job_uuid: str) -> Job:
-        job = await self.get(job_uuid)
+        """PENDING/PROCESSING/WAITING → CANCELLED, with its descendants.
+
+        No read comes first: what happens next depends on the row the UPDATE cancelled, so a
+        job accepted or re-queued meanwhile is handled as what it had become. Only a PROCESSING
+        job has an open attempt, hence closing "the open attempt of this row" is exact.
+        """
         now = self.now()
         async with self.db.write() as conn:
-            cancelled = await self.repo.cancel(conn, job.id, CANCELLABLE_STATES, now)
+            cancelled = await self.repo.cancel(conn, job_uuid, CANCELLABLE_STATES, now)
             if cancelled is None:
-                raise JobNotCancellable()
-            if job.state is JobState.PROCESSING:
-                await self._close_attempt(conn, job, "cancelled", "Cancelled by an administrator", now)
-            descendants = await self.repo.fail_descendants(conn, job.id, JobState.PARENT_CANCELLED, None, now)
-        if cancelled.runner_id is not None:  # it was PROCESSING: its runner may stop right away
-            await self._revoke(cancelled, "cancelled")
+                raise JobNotFound() if await self.repo.get_by_uuid(conn, job_uuid) is None else JobNotCancellable()
+            await self._close_attempt(conn, cancelled, "cancelled", "Cancelled by an administrator", now)
+            descendants = await self.repo.fail_descendants(conn, cancelled.id, JobState.PARENT_CANCELLED, None, now)
+        # Its runner, if it was PROCESSING on one (the UPDATE keeps `runner_id`), may stop at once.
+        await self._revoke(cancelled, "cancelled")
         for ended in (cancelled, *descendants):
             await self._notify_finished(ended)
         return cancelled
@@ -438,17 +464,19 @@ class JobService:
                 stalled = await self.repo.list_stalled(conn, types, cutoff)
             for job in stalled:
                 try:
-                    await self._fail_attempt(job, STALLED_MESSAGE, counts=False, outcome="stalled")
+                    # The cutoff goes into the write: a heartbeat since the read keeps the job.
+                    await self._fail_attempt(job, STALLED_MESSAGE, counts=False, outcome="stalled", idle_since=cutoff)
                     moved += 1
                 except JobNotProcessing:
                     continue  # updated, finished or re-queued since we looked
                 await self._revoke(job, "stalled")  # a runner that is only slow must stop too
         moved += await self.recover_orphaned_completions()
         # A completion whose process is alive but which has not ended for hours is stuck.
+        completing_cutoff = now - self.stalled_completing
         async with self.db.read() as conn:
-            lost = await self.repo.list_in_state(conn, JobState.COMPLETING, updated_before=now - self.stalled_completing)
+            lost = await self.repo.list_in_state(conn, JobState.COMPLETING, updated_before=completing_cutoff)
         for job in lost:
-            await self._fail_completion(job, COMPLETION_LOST, counts=True, outcome="lost")
+            await self._fail_completion(job, COMPLETION_LOST, counts=True, outcome="lost", idle_since=completing_cutoff)
             moved += 1
         return moved
 
@@ -513,8 +541,8 @@ class JobService:
         return self.handlers[job.type]
 
     async def _close_attempt(self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime) -> None:
-        await self.repo.close_attempt(conn, job, outcome, message, now)
-        self.attempt_outcomes[outcome] += 1
+        if await self.repo.close_attempt(conn, job, outcome, message, now):
+            self.attempt_outcomes[outcome] += 1
 
     async def _revoke(self, job: Job, reason: str) -> None:
         if self.on_revoked is None or job.runner_id is None:

@@ -133,7 +133,7 @@ class LocalWorkers:
         """PENDING → PROCESSING for the best local job: `accept`'s conditional UPDATE."""
         async with self._claim_lock:
             async with self.videos.db.read() as conn:
-                candidate = await self.videos.repo.next_local_job(conn, exclude=self._running)
+                candidate = await self.videos.repo.next_local_job(conn, self.jobs.now(), exclude=self._running)
             if candidate is None:
                 return None
             now = self.jobs.now()

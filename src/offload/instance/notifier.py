@@ -23,6 +23,7 @@ class AvailableJobsNotifier:
         self._debounce_s = debounce_s
         self._pending: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
         #: Number of broadcasts sent, for metrics and tests.
         self.sent = 0
 
@@ -32,8 +33,13 @@ class AvailableJobsNotifier:
         Triggers during a window join it instead of restarting it, so a steady stream of new
         jobs still produces one ping per window rather than none.
         """
-        if self._pending is None:
+        if self._pending is None and not self._closed:
             self._pending = asyncio.get_running_loop().call_later(self._debounce_s, self._fire)
+
+    def ping_in(self, delay_s: float) -> None:
+        """`ping` once `delay_s` has passed: when a job backing off comes on offer again.
+        After `close` the timer's ping does nothing."""
+        asyncio.get_running_loop().call_later(delay_s, self.ping)
 
     def _fire(self) -> None:
         self._pending = None
@@ -49,6 +55,7 @@ class AvailableJobsNotifier:
             log.exception("available-jobs broadcast failed")
 
     async def close(self) -> None:
+        self._closed = True
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None

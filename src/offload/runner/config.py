@@ -11,6 +11,8 @@ concurrency = 2                   # all types, all instances together
 # inputCacheSizeMB = 2048         # shared downloads of one video's renditions (0 = off)
 # pollIntervalSeconds = 30        # safety net next to the socket
 # progressIntervalSeconds = 10    # heartbeat; the instance gives up after 2 min of silence
+# failurePauseSeconds = 5         # after 3 failed jobs in a row, take none for this long,
+#                                 # doubled at each further failure up to 1 min (0 = never)
 # workDirectory = "/mnt/tmpfs/offload-runner"
 
 [ffmpeg]
@@ -60,6 +62,7 @@ DEFAULT_CONCURRENCY = 2
 DEFAULT_INPUT_CACHE_MB = 2048
 DEFAULT_POLL_INTERVAL_S = 30.0
 DEFAULT_PROGRESS_INTERVAL_S = 10.0  # the official 60 s is too close to the 2-minute stall limit
+DEFAULT_FAILURE_PAUSE_S = 5.0
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
 
@@ -211,6 +214,11 @@ class RunnerConfig:
     @property
     def progress_interval_s(self) -> float:
         return max(0.2, float(self._get("jobs", "progressIntervalSeconds", DEFAULT_PROGRESS_INTERVAL_S)))
+
+    @property
+    def failure_pause_s(self) -> float:
+        """`[jobs] failurePauseSeconds`: the first pause after a streak of failed jobs (0: none)."""
+        return max(0.0, float(self._get("jobs", "failurePauseSeconds", DEFAULT_FAILURE_PAUSE_S)))
 
     @property
     def work_directory(self) -> Path | None:

@@ -4,7 +4,9 @@ Loop: wake on a socket ping, a finished job, an IPC request or the poll timer (t
 the official runner lacks); fill **all** free slots in one pass across instances; run each
 accepted job as a task (download → ffmpeg → upload) with a heartbeat that also notices when
 the job is taken away (404) and kills its ffmpeg at once. An Offload instance also pushes
-`job-revoked`, which makes that heartbeat check at once instead of at its next tick.
+`job-revoked`, which makes that heartbeat check at once instead of at its next tick. After 3
+jobs in a row failed here it takes none for a while (`failurePauseSeconds`, doubling up to a
+minute; a success ends the streak): a broken machine must not burn every job's tries.
 
 Stopping: `graceful-shutdown` stops taking jobs and exits when the last one ends. SIGINT or
 SIGTERM stops at once: job tasks are cancelled (which kills their ffmpeg process groups), every
@@ -45,6 +47,7 @@ from offload.runner.ipc import DaemonLock, IpcServer
 from offload.runner.links import InstanceLink
 from offload.runner.registration import register_instance, unregister_instance
 from offload.runner.slots import can_take, fits_resolution, free_slots
+from offload.runner.streak import FailureStreak
 
 __all__ = ["KNOWN_JOB_TYPES", "STOP_REASON", "ActiveJob", "RunnerDaemon"]
 
@@ -138,6 +141,9 @@ class RunnerDaemon:
         self._lock = DaemonLock(paths.lock_file)
         self._ipc = IpcServer(paths.socket, self._handle_ipc)
         self._cache: InputCache | None = None
+        self._streak = FailureStreak(config.failure_pause_s)
+        #: `time.monotonic()` until which no job is taken, after a streak of failures.
+        self._paused_until = 0.0
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -205,10 +211,32 @@ class RunnerDaemon:
             self._wake.clear()
             if self.stopping or self.draining:
                 continue
+            await self._wait_out_pause()
+            if self.stopping or self.draining:
+                continue
             took = await self._fill()
-            if self.once and not took and not self.jobs:
+            if self.once and not took and not self.jobs and not self._paused():
                 log.info("--once: no job available and none running, exiting")
                 return
+
+    async def _wait_out_pause(self) -> None:
+        """Take no job until a failure streak's pause is over; a stop, a drain or a success
+        (which lifts the pause) ends the wait early."""
+        while not (self.stopping or self.draining) and self._paused():
+            left = self._paused_until - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=left)
+            self._wake.clear()
+
+    def _count_failure(self) -> None:
+        pause_s = self._streak.failed()
+        if pause_s > 0:
+            self._paused_until = time.monotonic() + pause_s
+            log.warning("%d jobs in a row failed on this runner: taking no job for %.1f s", self._streak.failures, pause_s)
+
+    def _count_success(self) -> None:
+        self._streak.succeeded()
+        self._paused_until = 0.0
 
     async def _shutdown(self) -> None:
         await self._stop_jobs(list(self.jobs.values()), STOP_REASON)
@@ -256,7 +284,10 @@ class RunnerDaemon:
         return Counter(job.type for job in self.jobs.values())
 
     def _can_take_more(self) -> bool:
-        return not (self.stopping or self.draining) and free_slots(self.config.concurrency, self.running_types()) > 0
+        return not (self.stopping or self.draining or self._paused()) and free_slots(self.config.concurrency, self.running_types()) > 0
+
+    def _paused(self) -> bool:
+        return time.monotonic() < self._paused_until
 
     async def _fill(self) -> bool:
         """Fill every free slot; True if at least one job was taken."""
@@ -395,9 +426,13 @@ class RunnerDaemon:
                 log.warning("job %s is no longer ours (%s)", job.uuid, exc)
             except Exception as exc:  # noqa: BLE001  any failure is the job's: report it, keep serving
                 log.error("job %s failed: %s", job.uuid, exc)
+                # Paused before the report re-queues the job, so that no fill pass starts a
+                # claim that takes it straight back.
+                self._count_failure()
                 await self._report_error(job, exc)
             else:
                 log.info("completed %s job %s in %.1f s", job.type, job.uuid, time.monotonic() - started)
+                self._count_success()
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -15,13 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from offload.domain.jobs import Job, JobAttempt, JobSpec, JobState, JobType, output_resolution
 from offload.store.tables import job_attempts, runner_jobs, runners, video_jobs
 
-__all__ = ["JobListQuery", "JobRepository", "row_to_job"]
+__all__ = ["JobListQuery", "JobRepository", "on_offer", "row_to_job"]
 
 _j = runner_jobs
 
 # Jobs the instance processes itself (remote runners off when they were created) are never
 # offered to, nor accepted by, remote runners: PeerTube keeps those in its local queue.
 _REMOTE = ~sa.exists().where(video_jobs.c.job_id == _j.c.id, video_jobs.c.local.is_(True))
+
+
+def on_offer(now: datetime) -> Any:
+    """A PENDING job is on offer unless it is still backing off after a failure."""
+    return sa.or_(_j.c.not_before.is_(None), _j.c.not_before <= now)
 
 
 def row_to_job(row: Any) -> Job:
@@ -45,6 +50,7 @@ def row_to_job(row: Any) -> Job:
         finished_at=m["finished_at"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        not_before=m["not_before"],
     )
 
 
@@ -122,22 +128,22 @@ class JobRepository:
         rows = (await conn.execute(sa.select(_j).where(_j.c.id.in_(ids)))).all()
         return {r.id: row_to_job(r) for r in rows}
 
-    async def list_available(self, conn: AsyncConnection, types: Sequence[str] | None, limit: int = 10) -> list[Job]:
-        query = sa.select(_j).where(_j.c.state == int(JobState.PENDING), _REMOTE)
+    async def list_available(self, conn: AsyncConnection, types: Sequence[str] | None, now: datetime, limit: int = 10) -> list[Job]:
+        query = sa.select(_j).where(_j.c.state == int(JobState.PENDING), on_offer(now), _REMOTE)
         if types is not None:
             # An empty list matches nothing, as PeerTube's empty SQL IN list does.
             query = query.where(_j.c.type.in_(list(types)))
         query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit)
         return [row_to_job(r) for r in (await conn.execute(query)).all()]
 
-    async def lock_available(self, conn: AsyncConnection, types: Sequence[str] | None, limit: int, max_resolution: int | None = None) -> list[int]:
-        """Ids of the best PENDING jobs for remote runners (producing at most `max_resolution`,
-        when given), locked for this transaction.
+    async def lock_available(self, conn: AsyncConnection, types: Sequence[str] | None, limit: int, now: datetime, max_resolution: int | None = None) -> list[int]:
+        """Ids of the best PENDING jobs on offer to remote runners (producing at most
+        `max_resolution`, when given), locked for this transaction.
 
         On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets concurrent claims take different jobs
         instead of queueing on the same rows; SQLite needs no lock (one writer at a time).
         """
-        query = sa.select(_j.c.id).where(_j.c.state == int(JobState.PENDING), _REMOTE)
+        query = sa.select(_j.c.id).where(_j.c.state == int(JobState.PENDING), on_offer(now), _REMOTE)
         if types is not None:
             query = query.where(_j.c.type.in_(list(types)))
         if max_resolution is not None:
@@ -216,12 +222,13 @@ class JobRepository:
 
     async def accept(self, conn: AsyncConnection, job_id: int, runner_id: int | None, token_digest: str, now: datetime, *, local: bool = False) -> Job | None:
         """PENDING → PROCESSING, for one runner (or a local worker), with a fresh job token and
-        attempt number."""
+        attempt number. A job still backing off is not taken: it is not on offer yet."""
         return await self._update(
             conn,
-            [_j.c.id == job_id, _j.c.state == int(JobState.PENDING), *([] if local else [_REMOTE])],
+            [_j.c.id == job_id, _j.c.state == int(JobState.PENDING), on_offer(now), *([] if local else [_REMOTE])],
             dict(
                 state=int(JobState.PROCESSING),
+                not_before=None,
                 job_token_digest=token_digest,
                 runner_id=runner_id,
                 started_at=now,
@@ -238,12 +245,15 @@ class JobRepository:
             values["progress"] = progress
         return await self._update(conn, self._lease(job, JobState.PROCESSING), values)
 
-    async def requeue(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, now: datetime, *, fence_token: bool = True) -> Job | None:
-        """PROCESSING/COMPLETING → PENDING: the lease is dropped and the job is offered again."""
-        where = self._lease(job, expected) if fence_token else [_j.c.id == job.id, _j.c.state == int(expected), _j.c.attempt == job.attempt]
+    async def requeue(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, now: datetime, *, fence_token: bool = True, idle_since: datetime | None = None, not_before: datetime | None = None) -> Job | None:
+        """PROCESSING/COMPLETING → PENDING: the lease is dropped and the job is offered again,
+        from `not_before` on when it backs off.
+
+        `idle_since`, for the watchdog: only if the job has not been updated since then.
+        """
         return await self._update(
             conn,
-            where,
+            self._failing(job, expected, fence_token, idle_since),
             dict(
                 state=int(JobState.PENDING),
                 job_token_digest=None,
@@ -252,16 +262,16 @@ class JobRepository:
                 progress=None,
                 failures=failures,
                 completing_by=None,
+                not_before=not_before,
                 updated_at=now,
             ),
         )
 
-    async def fail(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, message: str, now: datetime, *, fence_token: bool = True) -> Job | None:
-        """PROCESSING/COMPLETING → ERRORED, for good."""
-        where = self._lease(job, expected) if fence_token else [_j.c.id == job.id, _j.c.state == int(expected), _j.c.attempt == job.attempt]
+    async def fail(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, message: str, now: datetime, *, fence_token: bool = True, idle_since: datetime | None = None) -> Job | None:
+        """PROCESSING/COMPLETING → ERRORED, for good (`idle_since` as for `requeue`)."""
         return await self._update(
             conn,
-            where,
+            self._failing(job, expected, fence_token, idle_since),
             dict(
                 state=int(JobState.ERRORED),
                 job_token_digest=None,
@@ -291,10 +301,12 @@ class JobRepository:
             dict(state=int(JobState.COMPLETED), progress=None, completing_by=None, finished_at=now, updated_at=now),
         )
 
-    async def cancel(self, conn: AsyncConnection, job_id: int, cancellable: Iterable[JobState], now: datetime) -> Job | None:
+    async def cancel(self, conn: AsyncConnection, job_uuid: str, cancellable: Iterable[JobState], now: datetime) -> Job | None:
+        """→ CANCELLED from any of the `cancellable` states; `runner_id` and `attempt` stay, so
+        the caller knows whose attempt it ended."""
         return await self._update(
             conn,
-            [_j.c.id == job_id, _j.c.state.in_([int(s) for s in cancellable])],
+            [_j.c.uuid == job_uuid.lower(), _j.c.state.in_([int(s) for s in cancellable])],
             dict(
                 state=int(JobState.CANCELLED),
                 job_token_digest=None,
@@ -338,6 +350,16 @@ class JobRepository:
         result = await conn.execute(sa.delete(_j).where(_j.c.id == job_id))
         return result.rowcount > 0
 
+    @classmethod
+    def _failing(cls, job: Job, expected: JobState, fence_token: bool, idle_since: datetime | None) -> list[Any]:
+        """The WHERE of a failure: the attempt that failed, still in `expected`. A completion
+        failing is fenced by the attempt number (its runner's token is done with). The watchdog
+        adds its cutoff: a heartbeat after its read makes the job no longer stalled."""
+        where = cls._lease(job, expected) if fence_token else [_j.c.id == job.id, _j.c.state == int(expected), _j.c.attempt == job.attempt]
+        if idle_since is not None:
+            where.append(_j.c.updated_at < idle_since)
+        return where
+
     @staticmethod
     def _lease(job: Job, state: JobState) -> list[Any]:
         # The token digest fences the attempt: a runner whose job was re-queued and accepted
@@ -357,12 +379,14 @@ class JobRepository:
             )
         )
 
-    async def close_attempt(self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime) -> None:
-        await conn.execute(
+    async def close_attempt(self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime) -> bool:
+        """End the job's current attempt if it is still open; False when there was none."""
+        result = await conn.execute(
             sa.update(job_attempts)
             .where(job_attempts.c.job_id == job.id, job_attempts.c.attempt == job.attempt, job_attempts.c.ended_at.is_(None))
             .values(ended_at=now, outcome=outcome, message=message[:5000] if message else None)
         )
+        return result.rowcount > 0
 
     async def list_attempts(self, conn: AsyncConnection, job_id: int) -> list[JobAttempt]:
         columns = [getattr(job_attempts.c, name) for name in JobAttempt.__slots__]

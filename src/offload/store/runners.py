@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from offload.domain.errors import RunnerNameTaken
 from offload.domain.runners import RegistrationToken, Runner
 from offload.store.tables import registration_tokens, runner_jobs, runners
 
@@ -15,6 +16,9 @@ __all__ = ["RunnerRepository"]
 
 _r = runners
 _t = registration_tokens
+# How each backend names the unique name in its violation message (PostgreSQL, SQLite).
+_NAME_CONSTRAINT = "uq_runners_name"
+_NAME_COLUMN = "runners.name"
 
 
 def _runner(row: Any) -> Runner:
@@ -72,23 +76,29 @@ class RunnerRepository:
         return (await conn.execute(sa.select(_r.c.id).where(_r.c.name == name))).first() is not None
 
     async def insert_runner(self, conn: AsyncConnection, *, name: str, description: str | None, version: str | None, ip: str | None, token_digest: str, registration_token_id: int, now: datetime) -> Runner:
-        row = (
-            await conn.execute(
-                sa.insert(_r)
-                .values(
-                    name=name,
-                    description=description,
-                    version=version,
-                    ip=ip,
-                    token_digest=token_digest,
-                    registration_token_id=registration_token_id,
-                    last_contact=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(*_r.c)
+        """Insert a runner; RunnerNameTaken when the name is in use, also by a registration that
+        committed after the caller's `name_taken` check (PostgreSQL runs them side by side)."""
+        insert = (
+            sa.insert(_r)
+            .values(
+                name=name,
+                description=description,
+                version=version,
+                ip=ip,
+                token_digest=token_digest,
+                registration_token_id=registration_token_id,
+                last_contact=now,
+                created_at=now,
+                updated_at=now,
             )
-        ).one()
+            .returning(*_r.c)
+        )
+        try:
+            row = (await conn.execute(insert)).one()
+        except sa.exc.IntegrityError as exc:
+            if _NAME_CONSTRAINT in str(exc.orig) or _NAME_COLUMN in str(exc.orig):
+                raise RunnerNameTaken() from exc
+            raise
         return _runner(row)
 
     async def find_by_token_digest(self, conn: AsyncConnection, token_digest: str) -> Runner | None:

@@ -135,6 +135,8 @@ runner_jobs = sa.Table(
     sa.Column("completing_by", sa.String(32), nullable=True),
     #: `payload.output.resolution`, kept as a column so claims can filter on a runner's maximum.
     sa.Column("resolution", sa.Integer, nullable=True),
+    #: A PENDING job backing off after a failure is not offered before this (NULL: offered now).
+    sa.Column("not_before", UTCDateTime, nullable=True),
     # request: PENDING jobs by priority then id, without scanning finished history.
     sa.Index("ix_runner_jobs_state_priority_id", "state", "priority", "id"),
     # watchdog: PROCESSING/COMPLETING jobs by last update.

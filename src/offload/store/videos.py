@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offload.domain.jobs import JobState
 from offload.domain.videos import Video, VideoFile, VideoId, VideoState
-from offload.store.jobs import row_to_job
+from offload.store.jobs import on_offer, row_to_job
 from offload.store.tables import (
     media_garbage,
     runner_jobs,
@@ -204,12 +204,12 @@ class VideoRepository:
     async def video_of_job(self, conn: AsyncConnection, job_id: int) -> int | None:
         return (await conn.execute(sa.select(video_jobs.c.video_id).where(video_jobs.c.job_id == job_id))).scalar()
 
-    async def next_local_job(self, conn: AsyncConnection, exclude: Iterable[int] = ()) -> Any | None:
-        """The best PENDING job the instance must run itself (priority, then age)."""
+    async def next_local_job(self, conn: AsyncConnection, now: datetime, exclude: Iterable[int] = ()) -> Any | None:
+        """The best PENDING job the instance must run itself (priority, then age), not backing off."""
         query = (
             sa.select(runner_jobs)
             .select_from(video_jobs.join(runner_jobs, runner_jobs.c.id == video_jobs.c.job_id))
-            .where(video_jobs.c.local.is_(True), runner_jobs.c.state == int(JobState.PENDING))
+            .where(video_jobs.c.local.is_(True), runner_jobs.c.state == int(JobState.PENDING), on_offer(now))
             .order_by(runner_jobs.c.priority.asc(), runner_jobs.c.id.asc())
             .limit(1)
         )
