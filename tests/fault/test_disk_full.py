@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.clips import MediaClips, upload
+from tests.runner_jobs import hold_job
 from tests.support import RunningInstance, start_instance
 
 REQUIRE_FAULTS = os.environ.get("OFFLOAD_REQUIRE_FAULTS") == "1"
@@ -105,3 +106,19 @@ def test_a_resumable_chunk_that_fills_the_disk(full_instance: RunningInstance, m
     assert 404 == after.status_code
     assert [] == files_left(full_instance)
     assert_still_serving(full_instance, media_clips.small)
+
+
+def test_a_runner_output_that_fills_the_disk(full_instance: RunningInstance) -> None:
+    """A runner's 3 MiB success onto 2 MiB gets 507 (not a 400 about a malformed body), leaves no
+    temp file, and the job stays the runner's to report again."""
+    held = hold_job(full_instance)
+    with full_instance.client() as c:
+        r = c.post(
+            f"/api/v1/runners/jobs/{held.uuid}/success",
+            data={"runnerToken": held.runner_token, "jobToken": held.job_token},
+            files={"payload[videoFile]": ("output.mp4", TOO_BIG)},
+        )
+
+    assert_clear_507(r)
+    assert [] == [p for p in files_left(full_instance) if "tmp" in p.parts]
+    assert "processing" == full_instance.call(full_instance.services.jobs.get, held.uuid).state.name.lower()

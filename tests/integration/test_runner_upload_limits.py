@@ -10,72 +10,21 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from offload.domain.jobs import JobSpec, JobType
+from offload.domain.jobs import JobType
 from tests.conformance import assert_problem
-from tests.ladder import register_runner
-from tests.rawhttp import RawAnswer, chunked, multipart_body, send_partial
+from tests.rawhttp import RawAnswer, multipart_body, send_partial
+from tests.runner_jobs import FILE_FIELD, HeldJob, hold_job
 from tests.support import RunningInstance
 
 KIB = 1024
 MIB = 1024 * KIB
 #: The file part the partial uploads below start to send (then they stop and read).
 FILE_START = 256 * KIB
-#: A file field each call takes.
-FILE_FIELD = {"update": "payload[videoChunkFile]", "success": "payload[videoFile]"}
-
-
-@dataclass
-class HeldJob:
-    """A job a registered runner accepted: what a runner posts its upload with."""
-
-    instance: RunningInstance
-    uuid: str
-    runner_token: str
-    job_token: str
-
-    def path(self, action: str) -> str:
-        return f"/api/v1/runners/jobs/{self.uuid}/{action}"
-
-    def tokens(self, **changes: str) -> list[tuple[str, bytes, str | None]]:
-        values = {"runnerToken": self.runner_token, "jobToken": self.job_token, **changes}
-        return [(name, value.encode(), None) for name, value in values.items()]
-
-    def leftovers(self) -> list[str]:
-        """Temp files of uploads in flight or abandoned."""
-        uploads = self.instance.settings.data_dir / "tmp" / "uploads"
-        return sorted(os.listdir(uploads)) if uploads.exists() else []
-
-    def start_upload(self, action: str, parts: list[tuple[str, bytes, str | None]], file_bytes: int, declared: int | None) -> RawAnswer:
-        """Send `parts`, then the head of a file part and `file_bytes` of it, and read the
-        answer; `declared` is the Content-Length announced (None: chunked, never finished)."""
-        content_type, body = multipart_body(parts, boundary="b0undary")
-        start = body[: -len(b"--b0undary--\r\n")]
-        head = f'--b0undary\r\nContent-Disposition: form-data; name="{FILE_FIELD[action]}"; filename="o"\r\n\r\n'
-        start += head.encode()
-        start += os.urandom(file_bytes)
-        headers = {"Content-Type": content_type}
-        if declared is None:
-            headers["Transfer-Encoding"] = "chunked"
-            start = chunked(start, last=False)
-        else:
-            headers["Content-Length"] = str(declared)
-        return send_partial(self.instance.url, "POST", self.path(action), headers, start)
-
-
-def hold_job(instance: RunningInstance, job_type: JobType = JobType.VOD_WEB_VIDEO) -> HeldJob:
-    runner_token = register_runner(instance, name=f"runner-{uuid.uuid4().hex[:6]}")["runnerToken"]
-    spec = JobSpec(job_type, {"input": {}, "output": {}}, {"videoUUID": str(uuid.uuid4())}, priority=100)
-    [job] = instance.call(instance.services.jobs.enqueue, [spec])
-    with instance.client() as client:
-        accepted = client.post(f"/api/v1/runners/jobs/{job.uuid}/accept", json={"runnerToken": runner_token})
-    assert 200 == accepted.status_code, accepted.text
-    return HeldJob(instance, job.uuid, runner_token, accepted.json()["job"]["jobToken"])
 
 
 def assert_too_large(answer: RawAnswer) -> None:
@@ -100,36 +49,58 @@ def test_a_declared_length_over_every_cap_is_refused_unread(instance: RunningIns
     assert [] == job.leftovers()
 
 
-#: Token changes that make a job-bound call fail, by name.
-BAD_TOKENS: dict[str, Callable[[HeldJob, HeldJob], dict[str, str]]] = {
+#: Token changes that make a job-bound call fail, by name: from a client that is no runner
+#: (answered at once, the rest of the body unread) ...
+STRANGER_TOKENS: dict[str, Callable[[HeldJob, HeldJob], dict[str, str]]] = {
     "unknown runner token": lambda job, other: {"runnerToken": "ptrt-" + str(uuid.uuid4())},
+    "empty job token": lambda job, other: {"jobToken": ""},
+}
+#: ... and from a registered runner about a job that is not its own.
+RUNNER_TOKENS: dict[str, Callable[[HeldJob, HeldJob], dict[str, str]]] = {
     "unknown job token": lambda job, other: {"jobToken": "ptrjt-" + str(uuid.uuid4())},
     "another runner": lambda job, other: {"runnerToken": other.runner_token},
     "another job's token": lambda job, other: {"jobToken": other.job_token},
-    "empty job token": lambda job, other: {"jobToken": ""},
 }
+
+
+def _whole_body_answer(job: HeldJob, action: str, parts: list[tuple[str, bytes, str | None]], file_bytes: bytes) -> tuple[int, str, Any]:
+    with job.instance.client() as client:
+        files = [(n, (f, v)) for n, v, f in parts] + [(FILE_FIELD[action], ("o", file_bytes))]
+        r = client.post(job.path(action), files=files)
+    return r.status_code, r.json()["detail"], r.json().get("code")
 
 
 @pytest.mark.parametrize("action", ["update", "success"])
 def test_bad_tokens_stop_the_upload_before_any_file_is_kept(instance: RunningInstance, action: str) -> None:
-    """With bad tokens the answer comes while the file is still on its way, is the one a whole
-    body gets (same status, detail and code), and no temp file is left."""
+    """With tokens of no runner the answer comes while the file is still on its way, is the one
+    a whole body gets (same status, detail and code), and no temp file is left."""
     job, other = hold_job(instance), hold_job(instance)
     early: dict[str, tuple[int, str, Any]] = {}
     whole: dict[str, tuple[int, str, Any]] = {}
-    for name, change in BAD_TOKENS.items():
+    for name, change in STRANGER_TOKENS.items():
         parts = job.tokens(**change(job, other))
         answer = job.start_upload(action, parts, FILE_START, declared=100 * MIB)
         assert answer.closed, name
         body = answer.json()
         early[name] = (answer.status, body["detail"], body.get("code"))
-        with instance.client() as client:
-            files = [(n, (f, v)) for n, v, f in parts] + [(FILE_FIELD[action], ("o", b"small output"))]
-            r = client.post(job.path(action), files=files)
-        whole[name] = (r.status_code, r.json()["detail"], r.json().get("code"))
+        whole[name] = _whole_body_answer(job, action, parts, b"small output")
 
     assert whole == early
     assert {404, 400} == {status for status, _, _ in early.values()}
+    assert [] == job.leftovers()
+
+
+@pytest.mark.parametrize("action", ["update", "success"])
+def test_a_runner_posting_to_a_job_not_its_own_keeps_nothing(instance: RunningInstance, action: str) -> None:
+    """A registered runner's upload for a job it does not hold gets the same 404 with a large
+    body as with a small one, and no byte of it is kept."""
+    job, other = hold_job(instance), hold_job(instance)
+    for name, change in RUNNER_TOKENS.items():
+        parts = job.tokens(**change(job, other))
+        small = _whole_body_answer(job, action, parts, b"small output")
+        large = _whole_body_answer(job, action, parts, os.urandom(8 * MIB))
+        assert (404, "Unknown runner job") == small[:2], name
+        assert small == large, name
     assert [] == job.leftovers()
 
 
@@ -195,3 +166,19 @@ def test_an_urlencoded_body_over_its_cap_is_refused(instance: RunningInstance) -
         r = client.post(job.path("update"), data=form)
 
     assert_problem(r, 413, code="PayloadTooLargeError")
+
+
+@pytest.mark.parametrize("action", ["update", "success"])
+def test_a_known_runner_uploading_to_a_cancelled_job_reads_its_404(instance: RunningInstance, action: str) -> None:
+    """A registered runner still sending a large output for a job cancelled meanwhile reads the
+    404 that tells it to stop, although the connection closes under its upload; nothing of the
+    upload is kept."""
+    job = hold_job(instance)
+    with instance.admin() as admin:
+        assert 204 == admin.post(f"/api/v1/runners/jobs/{job.uuid}/cancel").status_code
+
+    with instance.client() as c:
+        r = c.post(job.path(action), data={"runnerToken": job.runner_token, "jobToken": job.job_token}, files={FILE_FIELD[action]: ("o", os.urandom(24 * MIB))})
+
+    assert_problem(r, 404, detail="Unknown runner job")
+    assert [] == job.leftovers()

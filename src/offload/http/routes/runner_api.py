@@ -26,6 +26,7 @@ from offload.http.services import Services
 from offload.http.wire import job_to_wire
 from offload.instance.jobs import check_acceptable
 from offload.instance.results import PostedPayload
+from offload.media.storage import disk_full_as_storage_full
 from offload.settings import InstanceSettings
 
 __all__ = ["UPLOAD_OVERHEAD_BYTES", "largest_upload_limits", "router", "upload_limits"]
@@ -205,7 +206,8 @@ class _UploadGate:
 
     async def parse(self) -> ParsedForm:
         settings = self.services.settings
-        return await parse_multipart(self.request, settings.data_dir / "tmp" / "uploads", limits=largest_upload_limits(settings), gate=self)
+        with disk_full_as_storage_full():
+            return await parse_multipart(self.request, settings.data_dir / "tmp" / "uploads", limits=largest_upload_limits(settings), gate=self)
 
 
 def _tokens_of(fields: dict[str, Any], *, before_file: bool) -> tuple[str, str]:
