@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["RawAnswer", "chunked", "multipart_body", "send_partial"]
+__all__ = ["RawAnswer", "assert_too_large", "chunked", "multipart_body", "send_partial"]
 
 
 @dataclass
@@ -94,3 +94,14 @@ def _closed_after(sock: socket.socket, deadline: float) -> bool:
         return False
     except ConnectionResetError:
         return True
+
+
+def assert_too_large(answer: RawAnswer) -> None:
+    """A 413 problem (PeerTube's `PayloadTooLargeError`) on a connection the server closed
+    rather than read a refused body to its end."""
+    assert 413 == answer.status, answer.body
+    assert "application/problem+json" == answer.headers["content-type"]
+    body = answer.json()
+    assert (413, "PayloadTooLargeError") == (body["status"], body["code"])
+    assert isinstance(body["detail"], str)
+    assert answer.closed, "the server kept reading a body it refused"

@@ -9,20 +9,11 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.rawhttp import RawAnswer, chunked, send_partial
+from tests.rawhttp import assert_too_large, chunked, send_partial
 from tests.support import RunningInstance
 
 MIB = 1024 * 1024
 REGISTER = "/api/v1/runners/register"
-
-
-def assert_too_large(answer: RawAnswer) -> None:
-    assert 413 == answer.status, answer.body
-    assert "application/problem+json" == answer.headers["content-type"]
-    body = answer.json()
-    assert (413, "PayloadTooLargeError") == (body["status"], body["code"])
-    assert isinstance(body["detail"], str)
-    assert answer.closed, "the server kept reading a body it refused"
 
 
 def _registration_token(instance: RunningInstance) -> str:

@@ -17,7 +17,7 @@ import pytest
 
 from offload.domain.jobs import JobType
 from tests.conformance import assert_problem
-from tests.rawhttp import RawAnswer, multipart_body, send_partial
+from tests.rawhttp import assert_too_large, multipart_body, send_partial
 from tests.runner_jobs import FILE_FIELD, HeldJob, hold_job
 from tests.support import RunningInstance
 
@@ -25,15 +25,6 @@ KIB = 1024
 MIB = 1024 * KIB
 #: The file part the partial uploads below start to send (then they stop and read).
 FILE_START = 256 * KIB
-
-
-def assert_too_large(answer: RawAnswer) -> None:
-    assert 413 == answer.status, answer.body
-    assert "application/problem+json" == answer.headers["content-type"]
-    body = answer.json()
-    assert (413, "PayloadTooLargeError") == (body["status"], body["code"])
-    assert isinstance(body["detail"], str)
-    assert answer.closed, "the server kept reading an upload it refused"
 
 
 @pytest.mark.parametrize("action", ["update", "success"])
