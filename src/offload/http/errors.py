@@ -13,12 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from offload.domain import errors as e
 from offload.instance.accounts import InvalidClient, InvalidGrant
+from offload.store.database import DatabaseUnavailable
 
 __all__ = ["BadParams", "HttpProblem", "install_error_handlers", "problem"]
 
 log = logging.getLogger(__name__)
 
 _DOCS = "https://docs.joinpeertube.org/api-rest-reference.html#section/Errors/"
+#: What a 503 for an unreachable database tells clients to wait before trying again (seconds):
+#: a restart or failover takes about that long.
+RETRY_AFTER_S = 5
 
 # Most specific class first: the first isinstance match wins.
 _STATUS: Sequence[tuple[type[e.OffloadError], int]] = (
@@ -91,6 +95,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.OffloadError)
     async def _domain(request: Request, exc: e.OffloadError) -> JSONResponse:
         return problem(status_of(exc), exc.message, code=exc.code)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.__cause__)
+        answer = problem(503, exc.message)
+        answer.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return answer
 
     @app.exception_handler(HttpProblem)
     async def _http_problem(request: Request, exc: HttpProblem) -> JSONResponse:
