@@ -51,7 +51,7 @@ def accepted(instance: RunningInstance, job_uuid: str, runner_token: str) -> str
 def test_a_sqlite_file_locked_past_the_busy_timeout_answers_503(tmp_path: Path) -> None:
     """Another process holds the SQLite write lock past the busy timeout: a write answers 503,
     not 500, and the same write succeeds once the lock is released."""
-    instance = start_instance(tmp_path / "data", sqlite_busy_timeout_s=0.2)
+    instance = start_instance(tmp_path / "data", sqlite_busy_timeout_s=0.5)
     try:
         with instance.admin() as c:
             registration = c.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]

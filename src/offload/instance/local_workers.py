@@ -218,20 +218,24 @@ class LocalWorkers:
                 with contextlib.suppress(JobNotProcessing, UnknownRunnerJob):
                     await self.jobs.error(job, message)
                 return
-            heartbeat.cancel()
+            await asyncio.shield(heartbeat)
             with contextlib.suppress(JobNotProcessingAnymore, JobNotProcessing):
                 await self.jobs.success(job, PostedPayload(files=dict(files)))
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await asyncio.shield(heartbeat)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _heartbeat(self, job: Job, work: asyncio.Task[dict[str, Path]], progress: dict[str, int | None]) -> None:
         """Keep the lease alive; stop the work when the job is no longer ours (admin cancel or
-        delete). A failed beat (database hiccup) is logged and the next one tries again."""
-        while not work.done():
-            await asyncio.sleep(self.heartbeat_s)
+        delete). A failed beat (database hiccup) is logged and the next one tries again.
+
+        It ends by itself once the work is done, and is never cancelled: a write cancelled
+        halfway leaves SQLite's write lock with a connection closed but not yet freed, and
+        every other write waits for it until the busy timeout."""
+        while True:
+            await asyncio.wait({work}, timeout=self.heartbeat_s)
+            if work.done():
+                return
             try:
                 await self.jobs.update(job, progress["value"], PostedPayload())
                 current = await self.jobs.get(job.uuid)
