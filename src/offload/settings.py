@@ -74,6 +74,15 @@ class InstanceSettings(BaseSettings):
     #: An instance process that has not sent a heartbeat (one per watchdog pass) for this long
     #: is presumed dead and its completions are redone; default: 3 passes, at least 90 s.
     process_timeout_s: float | None = None
+    #: PostgreSQL: each process holds a session advisory lock on a connection of its own, which
+    #: the server drops the moment the process dies; a free lock then proves it dead, and its
+    #: completions are redone at once instead of after `process_timeout_s`. A process believes
+    #: free locks only once its own lock connection has been up this long (seconds), the time
+    #: the others need to take theirs again after a database restart.
+    process_lock_grace_s: float = 10.0
+    #: SQLite: how long a write waits for a lock another process holds (the admin CLI, a
+    #: backup) before it fails with 503.
+    sqlite_busy_timeout_s: float = 30.0
 
     #: Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks;
     #: "*" for any). As PeerTube's `trust_proxy: ['loopback']`: a reverse proxy on the same

@@ -1,0 +1,1 @@
+"""Fault tests: processes killed mid-work, a database that goes away, a full disk."""

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 
 import pytest
-import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from offload.domain.jobs import JobState
 from offload.store.database import Database, alembic_config
-from offload.store.tables import instance_processes
-from tests.jobs import force_completing
+from tests.jobs import force_completing, watchdog_passes
 from tests.ladder import enqueue_upload_ladder, register_runner
 from tests.sockets import runner_socket
 from tests.support import PgCluster, RunningInstance, wait_until
@@ -35,23 +32,6 @@ def completing_job(instance: RunningInstance) -> str:
 
 def state_of(instance: RunningInstance, job_uuid: str) -> JobState:
     return instance.call(instance.services.jobs.get, job_uuid).state
-
-
-def heartbeat_of(instance: RunningInstance) -> datetime:
-    async def read() -> datetime:
-        async with instance.services.db.read() as conn:
-            query = sa.select(instance_processes.c.seen_at).where(instance_processes.c.id == instance.services.jobs.process_id)
-            moment: datetime = (await conn.execute(query)).scalar_one()
-            return moment
-
-    return instance.call(read)
-
-
-def passes_of(instance: RunningInstance, count: int) -> None:
-    """Wait until `instance`'s watchdog has made `count` more passes (each one heartbeats)."""
-    for _ in range(count):
-        seen = heartbeat_of(instance)
-        wait_until(lambda seen=seen: heartbeat_of(instance) > seen, timeout_s=10, message="a watchdog pass")
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -101,7 +81,7 @@ def test_a_living_process_keeps_its_completion_and_a_stopped_ones_is_redone(
     job_uuid = completing_job(first)
     second = instance_factory(database_url=database_url, watchdog_interval_s=0.2)
 
-    passes_of(second, 2)
+    watchdog_passes(second, 2)
     kept = state_of(second, job_uuid)
     first.stop()
     wait_until(lambda: state_of(second, job_uuid) is JobState.PENDING, timeout_s=10, message="completion redone")

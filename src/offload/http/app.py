@@ -39,7 +39,7 @@ from offload.instance.ratelimit import RateLimiter
 from offload.instance.results import JobHandler, KeepFilesHandler
 from offload.instance.runners import RunnerService
 from offload.settings import InstanceSettings
-from offload.store.database import Database
+from offload.store.database import Database, DatabaseUnavailable
 from offload.store.fanout import PgFanout, asyncpg_dsn
 
 __all__ = ["create_app"]
@@ -91,7 +91,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(str(settings.database_url))
+        db = Database(str(settings.database_url), sqlite_busy_timeout_s=settings.sqlite_busy_timeout_s)
         await db.upgrade()
         # On PostgreSQL several instance processes may share the database: pings travel
         # between them by LISTEN/NOTIFY. A SQLite file has one process, which pings alone.
@@ -115,6 +115,7 @@ def create_app(
             stalled_thresholds_s=settings.stalled_thresholds_s,
             stalled_completing_s=settings.stalled_completing_s,
             process_timeout_s=settings.effective_process_timeout_s,
+            process_lock_grace_s=settings.process_lock_grace_s,
             success_wait_s=settings.success_wait_s,
             staging_dir=settings.data_dir / "tmp" / "completions",
             retry_backoff=RetryBackoff(settings.retry_backoff_s, settings.retry_backoff_max_s, settings.retry_backoff_jitter),
@@ -208,5 +209,7 @@ async def _watchdog(jobs: JobService, interval_s: float) -> None:
             moved = await jobs.reap()
             if moved:
                 log.info("watchdog moved %d stalled job(s)", moved)
+        except DatabaseUnavailable as exc:  # an outage, not a bug: one line per pass
+            log.warning("watchdog pass skipped: %s (%s)", exc, exc.__cause__)
         except Exception:
             log.exception("watchdog pass failed")

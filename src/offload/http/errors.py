@@ -13,12 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from offload.domain import errors as e
 from offload.instance.accounts import InvalidClient, InvalidGrant, TooManyLogins
+from offload.store.database import DatabaseUnavailable
 
 __all__ = ["BadParams", "BodyTooLarge", "HttpProblem", "install_error_handlers", "problem", "too_large_response"]
 
 log = logging.getLogger(__name__)
 
 _DOCS = "https://docs.joinpeertube.org/api-rest-reference.html#section/Errors/"
+#: What a 503 for an unreachable database tells clients to wait before trying again (seconds):
+#: a restart or failover takes about that long.
+RETRY_AFTER_S = 5
 
 # Most specific class first: the first isinstance match wins.
 _STATUS: Sequence[tuple[type[e.OffloadError], int]] = (
@@ -116,6 +120,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: e.OffloadError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
         return problem(status_of(exc), exc.message, code=exc.code, headers=headers)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.__cause__)
+        answer = problem(503, exc.message)
+        answer.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return answer
 
     @app.exception_handler(HttpProblem)
     async def _http_problem(request: Request, exc: HttpProblem) -> JSONResponse:

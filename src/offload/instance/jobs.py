@@ -47,8 +47,9 @@ from offload.domain.runners import Runner
 from offload.instance.notifier import AvailableJobsNotifier
 from offload.instance.results import CompletionStaging, JobHandler, PostedPayload
 from offload.store.database import Database
+from offload.store.dedicated import asyncpg_dsn
 from offload.store.jobs import JobListQuery, JobRepository
-from offload.store.processes import ProcessRepository
+from offload.store.processes import ProcessLock, ProcessRepository
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -120,6 +121,7 @@ class JobService:
         staging_dir: Path,
         retry_backoff: RetryBackoff | None = None,
         rng: random.Random | None = None,
+        process_lock_grace_s: float = 10.0,
     ) -> None:
         self.db = db
         self.now = now
@@ -136,6 +138,11 @@ class JobService:
         #: A process silent for this long is dead: its completions are redone elsewhere.
         self.process_timeout = timedelta(seconds=process_timeout_s)
         self.processes = ProcessRepository()
+        #: PostgreSQL: free liveness locks prove their processes dead only once our own lock
+        #: has been held this long (seconds), time for the others to take theirs again after
+        #: a database restart.
+        self.process_lock_grace_s = process_lock_grace_s
+        self._liveness_lock: ProcessLock | None = None
         #: Tells the runner holding a job that the job was taken from it, with a reason
         #: (`cancelled`, `stalled`): set by the app to the Socket.IO push. Best effort: the
         #: runner's next update gets 404 all the same.
@@ -483,7 +490,12 @@ class JobService:
     # ---- instance processes ---------------------------------------------------------------
 
     async def register_process(self) -> None:
-        """Announce this process (start-up); its heartbeat then comes with each watchdog pass."""
+        """Announce this process (start-up); its heartbeat then comes with each watchdog pass.
+        On PostgreSQL its liveness lock is taken first: a registered process without its lock
+        would look dead."""
+        if not self.db.is_sqlite:
+            self._liveness_lock = ProcessLock(asyncpg_dsn(self.db.url), self.process_id)
+            await self._liveness_lock.start()
         async with self.db.write() as conn:
             await self.processes.register(conn, self.process_id, socket.gethostname(), os.getpid(), self.now())
 
@@ -497,15 +509,22 @@ class JobService:
 
     async def unregister_process(self) -> None:
         """Say goodbye (clean shutdown): completions this process left are anybody's now."""
-        async with self.db.write() as conn:
-            await self.processes.forget(conn, self.process_id)
+        try:
+            async with self.db.write() as conn:
+                await self.processes.forget(conn, self.process_id)
+        finally:
+            if self._liveness_lock is not None:
+                await self._liveness_lock.close()
 
     async def recover_orphaned_completions(self) -> int:
         """Redo completions whose process is gone (abort path, not counted as a failure).
 
-        At start-up this covers a stop or crash of this same instance; on PostgreSQL, with
-        several processes, a process silent for `process_timeout` is presumed dead. A SQLite
-        file has one process, so any completion that is not this process's own is orphaned.
+        At start-up this covers a stop or crash of this same instance. A SQLite file has one
+        process, so any completion that is not this process's own is orphaned. On PostgreSQL,
+        with several processes, a process is dead once its liveness lock is free (it died with
+        its connection), or, failing that proof, once it has been silent for `process_timeout`.
+        A free lock is believed only when our own has been held for the grace period: just
+        after a database restart, the others may not have taken theirs again yet.
         """
         now = self.now()
         async with self.db.write() as conn:
@@ -513,6 +532,13 @@ class JobService:
             live = {self.process_id}
             if not self.db.is_sqlite:
                 live |= await self.processes.live_ids(conn, now - self.process_timeout)
+                lock = self._liveness_lock
+                if lock is not None and lock.held_for_s >= self.process_lock_grace_s:
+                    dead = live - await self.processes.holding_liveness_lock(conn, live) - {self.process_id}
+                    if dead:
+                        log.warning("instance process(es) %s died (liveness lock released)", ", ".join(sorted(dead)))
+                        await self.processes.forget(conn, *dead)
+                    live -= dead
             orphaned = await self.repo.list_orphaned_completions(conn, live)
         staged = self.staging.listed()  # before the states are read again: see `sweep`
         for job in orphaned:

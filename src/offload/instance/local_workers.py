@@ -6,6 +6,12 @@ the same conditional UPDATE `accept` uses (a fresh job token, no runner row), he
 and reports through `JobService.success` / `error`, so the same completion handler checks and
 stores the output. Inputs are read from the media tree directly (hard-linked, so a rendition
 replaced meanwhile stays readable), not over HTTP.
+
+Nothing a job does takes its worker down: whatever goes wrong around it (its heartbeat, its
+report, the database) is logged and the job is errored (retried) if the database still
+listens, or left to the watchdog's stall threshold if not. A worker whose loop dies anyway
+(its claim fails: the database is down or locked) is restarted by its supervisor after a
+pause that grows while the failures go on.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from urllib.parse import urlsplit
 
 from offload.domain import tokens
 from offload.domain.errors import (
+    JobNotFound,
     JobNotProcessing,
     JobNotProcessingAnymore,
     OffloadError,
@@ -33,6 +40,7 @@ from offload.instance.results import PostedPayload
 from offload.instance.videos import VideoService
 from offload.media.ffmpeg import FfmpegOptions, resolve_ffmpeg_path
 from offload.media.processors import process_job
+from offload.store.database import DatabaseUnavailable
 
 __all__ = ["LOCAL_RUNNER_NAME", "LocalWorkers", "input_path"]
 
@@ -44,6 +52,10 @@ LOCAL_RUNNER_NAME = "instance (local)"
 HEARTBEAT_S = 20.0
 #: Idle workers look for work this often even without a wake-up.
 POLL_S = 1.0
+#: Pauses before restarting a worker whose loop died, growing while it keeps dying.
+RESTART_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+#: A worker that ran this long before dying starts again from the shortest pause.
+HEALTHY_RUN_S = 60.0
 INTERRUPTED = "Local processing was interrupted by an instance restart"
 
 
@@ -85,7 +97,7 @@ class LocalWorkers:
         self._wake.set()
 
     def start(self) -> list[asyncio.Task[None]]:
-        self._workers = [asyncio.create_task(self._loop(i), name=f"local-worker-{i}") for i in range(self.concurrency)]
+        self._workers = [asyncio.create_task(self._supervise(i), name=f"local-worker-{i}") for i in range(self.concurrency)]
         return list(self._workers)
 
     async def recover(self) -> int:
@@ -110,19 +122,37 @@ class LocalWorkers:
 
     # ---- the loop -------------------------------------------------------------------------
 
-    async def _loop(self, index: int) -> None:
-        while True:
+    async def _supervise(self, index: int) -> None:
+        """Run worker `index`'s loop for as long as the pool runs, restarting it when it dies."""
+        failures = 0
+        while not self._stopping:
+            started = asyncio.get_running_loop().time()
             try:
-                job = await self.claim()
-            except Exception:
-                log.exception("local worker %d could not claim a job", index)
-                job = None
+                await self._loop()
+            except Exception as exc:
+                if asyncio.get_running_loop().time() - started >= HEALTHY_RUN_S:
+                    failures = 0
+                delay = RESTART_DELAYS_S[min(failures, len(RESTART_DELAYS_S) - 1)]
+                failures += 1
+                outage = isinstance(exc, DatabaseUnavailable)  # no bug: one line, no traceback
+                log.log(
+                    logging.WARNING if outage else logging.ERROR,
+                    "local worker %d died (%s); restarting it in %.1f s",
+                    index, exc, delay, exc_info=not outage,
+                )
+                await asyncio.sleep(delay)
+
+    async def _loop(self) -> None:
+        """Claim and run jobs one after the other. A failing claim (database down or locked)
+        ends the loop: the supervisor pauses, then starts it again."""
+        while True:
+            job = await self.claim()
             if job is None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
                 self._wake.clear()
                 continue
-            task = asyncio.create_task(self._run(job), name=f"local-job-{job.uuid}")
+            task = asyncio.create_task(self._run_guarded(job), name=f"local-job-{job.uuid}")
             self._running[job.id] = task
             try:
                 await asyncio.shield(task)
@@ -143,6 +173,21 @@ class LocalWorkers:
                     return None  # taken meanwhile; the next turn looks again
                 await self.jobs.repo.open_attempt(conn, accepted, None, LOCAL_RUNNER_NAME, now)
             return accepted
+
+    async def _run_guarded(self, job: Job) -> None:
+        """Run the job; whatever escapes it is the job's failure, never the worker's."""
+        try:
+            await self._run(job)
+        except Exception as exc:  # noqa: BLE001 - logged here, reported as the job's error
+            log.exception("local job %s failed outside its processing", job.uuid)
+            try:
+                await self.jobs.error(job, _message_of(exc))
+            except (JobNotProcessing, UnknownRunnerJob):
+                pass  # it moved on (completed, cancelled, deleted): nothing to report
+            except Exception:
+                # The database is not listening either: the watchdog re-queues the job once
+                # it has gone without heartbeat for the stall threshold.
+                log.exception("could not report the failure of local job %s; the watchdog will re-queue it", job.uuid)
 
     async def _run(self, job: Job) -> None:
         workdir = self.videos.storage.tmp_dir / "local" / job.uuid
@@ -168,26 +213,38 @@ class LocalWorkers:
                     raise
                 return  # the job was cancelled or taken away: its new owner reports
             except Exception as exc:  # noqa: BLE001 - any failure is the job's error, as a runner reports it
-                message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                message = _message_of(exc)
                 log.warning("local job %s failed: %s", job.uuid, message)
                 with contextlib.suppress(JobNotProcessing, UnknownRunnerJob):
-                    await self.jobs.error(job, message[:5000])
+                    await self.jobs.error(job, message)
                 return
-            heartbeat.cancel()
+            await asyncio.shield(heartbeat)
             with contextlib.suppress(JobNotProcessingAnymore, JobNotProcessing):
                 await self.jobs.success(job, PostedPayload(files=dict(files)))
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await asyncio.shield(heartbeat)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _heartbeat(self, job: Job, work: asyncio.Task[dict[str, Path]], progress: dict[str, int | None]) -> None:
-        """Keep the lease alive; stop the work when the job is no longer ours (admin cancel)."""
-        while not work.done():
-            await asyncio.sleep(self.heartbeat_s)
-            await self.jobs.update(job, progress["value"], PostedPayload())
-            current = await self.jobs.get(job.uuid)
+        """Keep the lease alive; stop the work when the job is no longer ours (admin cancel or
+        delete). A failed beat (database hiccup) is logged and the next one tries again.
+
+        It ends by itself once the work is done, and is never cancelled: a write cancelled
+        halfway leaves SQLite's write lock with a connection closed but not yet freed, and
+        every other write waits for it until the busy timeout."""
+        while True:
+            await asyncio.wait({work}, timeout=self.heartbeat_s)
+            if work.done():
+                return
+            try:
+                await self.jobs.update(job, progress["value"], PostedPayload())
+                current = await self.jobs.get(job.uuid)
+            except JobNotFound:
+                work.cancel()
+                return
+            except Exception:
+                log.warning("heartbeat of local job %s failed; trying again in %.0f s", job.uuid, self.heartbeat_s, exc_info=True)
+                continue
             if current.state is not JobState.PROCESSING or current.job_token_digest != job.job_token_digest:
                 work.cancel()
                 return
@@ -212,3 +269,10 @@ class LocalWorkers:
             except OSError:
                 await asyncio.to_thread(shutil.copyfile, source, target)
         return target
+
+
+def _message_of(exc: BaseException) -> str:
+    """A failure as the job's error message (the protocol caps it at 5000 characters)."""
+    message = getattr(exc, "message", None)
+    text = message if isinstance(message, str) and message else str(exc) or type(exc).__name__
+    return text[:5000]

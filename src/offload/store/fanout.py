@@ -13,7 +13,6 @@ as a safety net (Offload's runner does; the official one re-requests after each 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -21,7 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-import sqlalchemy as sa
+
+from offload.store.dedicated import DedicatedConnection, asyncpg_dsn
 
 __all__ = ["CHANNEL", "REVOKED_CHANNEL", "PgFanout", "asyncpg_dsn"]
 
@@ -29,14 +29,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "offload_available_jobs"
 REVOKED_CHANNEL = "offload_job_revoked"
-#: Back-off between reconnection attempts of the listening connection.
-_RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)
-
-
-def asyncpg_dsn(sqlalchemy_url: str) -> str:
-    """`postgresql+asyncpg://…` as the plain `postgresql://…` DSN asyncpg itself takes."""
-    url = sa.engine.make_url(sqlalchemy_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 class PgFanout:
@@ -48,25 +40,22 @@ class PgFanout:
         local_broadcast: Callable[[], Awaitable[None]],
         local_revoke: Callable[[int, str, str], Awaitable[None]],
     ) -> None:
-        self._dsn = dsn
         self._local_broadcast = local_broadcast
         self._local_revoke = local_revoke
         #: Identifies this process's own notifications, which it has already acted on.
         self.process_id = uuid.uuid4().hex
-        self._conn: asyncpg.Connection | None = None
-        self._conn_lock = asyncio.Lock()
-        self._supervisor: asyncio.Task[None] | None = None
+        self._listener = DedicatedConnection(dsn, self._listen, name="available-jobs listener")
         self._relays: set[asyncio.Task[None]] = set()
-        self._closing = False
-        self._connected = asyncio.Event()
         #: Notifications received from other processes, for metrics and tests.
         self.relayed = 0
 
+    @property
+    def listening(self) -> bool:
+        return self._listener.connected
+
     async def start(self) -> None:
         """Listen from now on; returns once the first connection listens (or failed once)."""
-        self._supervisor = asyncio.create_task(self._supervise(), name="pg-fanout")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), timeout=10)
+        await self._listener.start()
 
     async def broadcast(self) -> None:
         """The notifier's send: this process's runners, then every other process."""
@@ -80,26 +69,23 @@ class PgFanout:
         await self._notify(REVOKED_CHANNEL, json.dumps(message))
 
     async def _notify(self, channel: str, payload: str) -> None:
-        conn = self._conn
-        if conn is None:
-            return  # reconnecting: runners on other processes fall back on polling and updates
+        # While reconnecting this sends nothing: runners on other processes fall back on
+        # polling and updates.
         try:
-            async with self._conn_lock:
-                await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
-        except (asyncpg.PostgresError, OSError) as exc:
+            await self._listener.run(lambda conn: conn.execute("SELECT pg_notify($1, $2)", channel, payload))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("NOTIFY %s failed: %s", channel, exc)
 
     async def close(self) -> None:
-        self._closing = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        await self._listener.close()
         for task in list(self._relays):
             task.cancel()
-        await self._disconnect()
 
     # ---- internals ----------------------------------------------------------------------
+
+    async def _listen(self, conn: asyncpg.Connection) -> None:
+        await conn.add_listener(CHANNEL, self._on_notification)
+        await conn.add_listener(REVOKED_CHANNEL, self._on_revoked)
 
     def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload == self.process_id:
@@ -133,37 +119,3 @@ class PgFanout:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._relays.add(task)
         task.add_done_callback(self._relays.discard)
-
-    def _on_termination(self, _conn: Any) -> None:
-        self._conn = None
-
-    async def _supervise(self) -> None:
-        attempt = 0
-        while not self._closing:
-            if self._conn is None or self._conn.is_closed():
-                try:
-                    conn = await asyncpg.connect(self._dsn, timeout=10)
-                    await conn.add_listener(CHANNEL, self._on_notification)
-                    await conn.add_listener(REVOKED_CHANNEL, self._on_revoked)
-                    conn.add_termination_listener(self._on_termination)
-                    self._conn = conn
-                    if attempt:
-                        log.info("available-jobs listener reconnected")
-                    attempt = 0
-                except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
-                    delay = _RECONNECT_DELAYS_S[min(attempt, len(_RECONNECT_DELAYS_S) - 1)]
-                    attempt += 1
-                    log.warning("available-jobs listener cannot connect (%s); retrying in %.1f s", exc, delay)
-                    self._connected.set()  # start-up must not wait on a database hiccup
-                    await asyncio.sleep(delay)
-                    continue
-                self._connected.set()
-            # asyncpg reports a dropped connection through the termination listener; check
-            # again now and then in case it went quietly.
-            await asyncio.sleep(1.0)
-
-    async def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=5)
