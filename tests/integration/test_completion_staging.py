@@ -14,6 +14,7 @@ from typing import Any
 
 from offload.domain.jobs import Job, JobSpec, JobState, JobType
 from offload.instance.results import Commit, PostedPayload
+from offload.store.database import DatabaseUnavailable
 from tests.jobs import force_completing
 from tests.ladder import register_runner
 from tests.support import RunningInstance, wait_until
@@ -117,3 +118,43 @@ def test_recovering_orphaned_completions_removes_their_staging_dirs(instance: Ru
     assert 1 == recovered
     assert JobState.PENDING == _state(instance, orphaned)
     assert [f"{live}.1"] == _leftovers(staging.root)
+
+
+class OutageHandler(GatedHandler):
+    """A `JobHandler` whose rows cannot be written the first time: the database went away
+    during the completion's final transaction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go.set()
+        self.commits = 0
+
+    async def complete(self, job: Job, result: PostedPayload) -> Commit | None:
+        await super().complete(job, result)
+
+        async def commit(conn: Any) -> None:
+            self.commits += 1
+            if self.commits == 1:
+                raise DatabaseUnavailable()
+
+        return commit
+
+
+def test_a_database_outage_during_the_final_write_is_waited_out(instance_factory: Callable[..., RunningInstance]) -> None:
+    """When the completion's final transaction fails for want of a database, it is tried again
+    (not dropped, which left the job COMPLETING for hours): the job ends COMPLETED."""
+    handler = OutageHandler()
+    instance = instance_factory(plugins=[handler.plugin])
+    runner_token = register_runner(instance)["runnerToken"]
+    job_uuid = _web_video_job(instance)
+    with instance.client() as client:
+        job_token = client.post(f"{JOBS}/{job_uuid}/accept", json={"runnerToken": runner_token}).json()["job"]["jobToken"]
+        answer = client.post(
+            f"{JOBS}/{job_uuid}/success",
+            files=[("runnerToken", (None, runner_token.encode())), ("jobToken", (None, job_token.encode())), ("payload[videoFile]", ("out.mp4", b"output"))],
+        )
+
+    assert 204 == answer.status_code, answer.text
+    wait_until(lambda: _state(instance, job_uuid) is JobState.COMPLETED, timeout_s=10, message="the completion committed")
+    assert 2 == handler.commits
+    assert {"videoFile": b"output"} == handler.read

@@ -45,8 +45,8 @@ from offload.domain.jobs import (
 from offload.domain.payloads import validate_success, validate_update
 from offload.domain.runners import Runner
 from offload.instance.notifier import AvailableJobsNotifier
-from offload.instance.results import CompletionStaging, JobHandler, PostedPayload
-from offload.store.database import Database
+from offload.instance.results import Commit, CompletionStaging, JobHandler, PostedPayload
+from offload.store.database import Database, DatabaseUnavailable
 from offload.store.dedicated import asyncpg_dsn
 from offload.store.jobs import JobListQuery, JobRepository
 from offload.store.processes import ProcessLock, ProcessRepository
@@ -64,6 +64,10 @@ STALLED_MESSAGE = "Stalled runner job"
 COMPLETION_LOST = "Job completion was lost"
 COMPLETION_INTERRUPTED = "Job completion was interrupted by a server shutdown"
 PARENT_ERROR = "Parent error"
+#: A completion's final transaction, failed for want of a database, is tried again after
+#: these waits (doubling).
+COMMIT_RETRY_FIRST_S = 0.5
+COMMIT_RETRY_MAX_S = 10.0
 
 
 def _backoff_end(now: datetime, delay_s: float) -> datetime | None:
@@ -354,20 +358,40 @@ class JobService:
                 log.exception("completion of job %s failed", job.uuid)
                 await self._fail_completion(job, str(exc) or type(exc).__name__, counts=None, outcome="errored")
                 return
-            now = self.now()
-            async with self.db.write() as conn:
-                completed = await self.repo.complete(conn, job, now)
-                if completed is None:
-                    return  # cancelled or reaped meanwhile
-                if commit is not None:
-                    await commit(conn)
-                await self._close_attempt(conn, job, "completed", None, now)
-                promoted = await self.repo.promote_children(conn, job.id, now)
-            if promoted:
+            if await self._commit_completion(job, commit):
                 self.notifier.ping()
         finally:
             # Whatever the handler did not move away, whatever the outcome.
             await asyncio.to_thread(self.staging.release, job)
+
+    async def _commit_completion(self, job: Job, commit: Commit | None) -> list[Job]:
+        """COMPLETING → COMPLETED with the handler's rows, in one transaction; returns the
+        children it promoted.
+
+        The output is in place by now, so a database outage here is waited out (the whole
+        transaction is tried again; it rolled back) rather than losing the completion, which
+        would leave the job COMPLETING under a living process for `stalled_completing`.
+        """
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.stalled_completing.total_seconds()
+        delay_s = COMMIT_RETRY_FIRST_S
+        while True:
+            try:
+                now = self.now()
+                async with self.db.write() as conn:
+                    completed = await self.repo.complete(conn, job, now)
+                    if completed is None:
+                        return []  # cancelled or reaped meanwhile
+                    if commit is not None:
+                        await commit(conn)
+                    await self._close_attempt(conn, job, "completed", None, now)
+                    return await self.repo.promote_children(conn, job.id, now)
+            except DatabaseUnavailable:
+                if loop.time() + delay_s > give_up_at:
+                    raise
+                log.warning("database unavailable while completing job %s: trying again in %.1f s", job.uuid, delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, COMMIT_RETRY_MAX_S)
 
     async def _fail_attempt(self, job: Job, message: str, *, counts: bool, outcome: str, idle_since: datetime | None = None) -> None:
         """A runner's abort or error on a PROCESSING job (fenced by its token), or the
