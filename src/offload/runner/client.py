@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
@@ -30,9 +31,11 @@ from offload.runner.errors import (
     InstanceUnreachable,
     JobGoneError,
     JobNotPendingError,
+    RedirectError,
     TransferError,
     UnknownRunnerTokenError,
 )
+from offload.runner.redirects import REDIRECT_STATUSES, Hop, next_hop
 
 __all__ = ["API_TIMEOUT", "InstanceClient", "RetryPolicy", "runner_version"]
 
@@ -41,7 +44,6 @@ log = logging.getLogger(__name__)
 API_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 #: Per read/write operation, not total: a large file may take hours, a stalled socket may not.
 TRANSFER_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
-_CHUNK_BYTES = 1024 * 1024
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NOT_PROCESSING = "runner_job_not_in_processing_state"
 _NOT_PENDING = "runner_job_not_in_pending_state"
@@ -81,12 +83,16 @@ class InstanceClient:
         self.url = url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        # Redirects are not followed: a 301/302 would turn the POST into a GET without its body
-        # (PeerTube #5847); the error names the new location instead.
+        # API calls follow no redirect: a 301/302 would turn the POST into a GET without its
+        # body (PeerTube #5847); the error names the new location instead. Downloads follow
+        # them by hand (runner.redirects).
         self._http = httpx.AsyncClient(base_url=f"{self.url}/api/v1/runners", timeout=API_TIMEOUT, transport=transport, follow_redirects=False)
+        #: For other origins (redirected downloads, custom uploads): no cookies of the instance.
+        self._elsewhere = httpx.AsyncClient(timeout=TRANSFER_TIMEOUT, transport=transport, follow_redirects=False)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._elsewhere.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -187,8 +193,10 @@ class InstanceClient:
         reuse: Callable[[httpx.Headers], bool] | None = None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> httpx.Headers | None:
-        """POST `{runnerToken, jobToken}` to an input file URL and stream the body to
-        `destination`, checking its length; resumes with `Range` after a cut.
+        """POST `{runnerToken, jobToken}` to an input file URL, follow its redirects
+        (runner.redirects) and stream the body to `destination`, checking its length; resumes
+        with `Range` after a cut, following the redirects again from `url` (a presigned
+        target may have expired meanwhile; the instance hands out a fresh one).
 
         `reuse(headers)` may look at the first answer's headers and return True to skip the body
         (a cached copy is current): then nothing is written and None is returned. Otherwise the
@@ -203,7 +211,7 @@ class InstanceClient:
             have = part.stat().st_size if part.exists() else 0
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
-                async with self._http.stream("POST", url, json=body, headers=headers, timeout=TRANSFER_TIMEOUT) as response:
+                async with self._follow(url, body, headers) as response:
                     if response.status_code in _RETRYABLE_STATUSES:
                         raise _Retryable(f"HTTP {response.status_code}")
                     if response.status_code not in (200, 206):
@@ -222,6 +230,9 @@ class InstanceClient:
                     raise TransferError(f"download of {url} ended at {size} of {expected} bytes")
                 part.replace(destination)
                 return first_headers
+            except RedirectError:
+                part.unlink(missing_ok=True)
+                raise  # the same answer again: not worth a retry
             except (httpx.TransportError, _Retryable, TransferError) as exc:
                 last_error = exc
                 if attempt == self.retry.attempts:
@@ -233,6 +244,24 @@ class InstanceClient:
                 raise
         part.unlink(missing_ok=True)
         raise TransferError(f"download of {url} failed after {self.retry.attempts} attempts: {last_error}")
+
+    @contextlib.asynccontextmanager
+    async def _follow(self, url: str, tokens: Mapping[str, str], headers: Mapping[str, str]) -> AsyncIterator[httpx.Response]:
+        """The streamed answer to a download once its redirects are followed."""
+        hop = Hop(httpx.URL(url))
+        for hops in itertools.count():
+            client = self._http if hop.with_tokens else self._elsewhere
+            request = client.build_request(hop.method, hop.url, json=tokens if hop.with_tokens else None, headers=headers, timeout=TRANSFER_TIMEOUT)
+            response = await client.send(request, stream=True)
+            if response.status_code not in REDIRECT_STATUSES:
+                break
+            await response.aclose()
+            hop = next_hop(hop, response.status_code, response.headers.get("location"), hops)
+            log.debug("download of %s redirected (HTTP %s) to %s", url, response.status_code, hop.url.copy_with(query=None))
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     async def _write_body(self, response: httpx.Response, part: Path, have: int, on_bytes: Callable[[int], None] | None) -> int | None:
         """Append (206 for our Range) or rewrite (200) `part`; returns the expected final size."""
@@ -248,7 +277,9 @@ class InstanceClient:
             expected = int(length) if length and length.isdigit() else None
             mode = "wb"  # the server ignored Range (or this is the first try): start over
         with part.open(mode) as handle:
-            async for chunk in response.aiter_bytes(_CHUNK_BYTES):
+            # As received, not re-chunked: a chunker's buffer would be lost in a cut, and the
+            # resume would ask again for bytes that had arrived.
+            async for chunk in response.aiter_bytes():
                 handle.write(chunk)
                 if on_bytes is not None:
                     on_bytes(len(chunk))
