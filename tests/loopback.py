@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["Answer", "LoopbackServer", "Seen", "loopback_server"]
+__all__ = ["Answer", "LoopbackServer", "Seen", "file_answer", "loopback_server"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,15 @@ class Answer:
 
 
 Route = Callable[[Seen], Answer]
+
+
+def file_answer(content: bytes, seen: Seen) -> Answer:
+    """`content` as a static file server (object storage) answers it, honouring `Range: bytes=N-`."""
+    wanted = seen.headers.get("range")
+    if wanted:
+        start = int(wanted.removeprefix("bytes=").removesuffix("-"))
+        return Answer(206, {"Content-Range": f"bytes {start}-{len(content) - 1}/{len(content)}"}, content[start:])
+    return Answer(200, {"ETag": '"v1"'}, content)
 
 
 class LoopbackServer:

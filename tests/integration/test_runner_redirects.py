@@ -10,7 +10,7 @@ import pytest
 
 from offload.runner.client import InstanceClient, RetryPolicy
 from offload.runner.errors import RedirectError
-from tests.loopback import Answer, Seen, loopback_server
+from tests.loopback import Answer, Seen, file_answer, loopback_server
 
 CONTENT = b"0123456789" * 100
 JOB = "5a3b0f44-8a2c-4c1e-9f6e-2d7a9b1c0e11"
@@ -27,12 +27,8 @@ def _client(url: str) -> InstanceClient:
 
 
 def _storage(seen: Seen) -> Answer:
-    """Object storage: serves the file to anyone, honouring Range."""
-    wanted = seen.headers.get("range")
-    if wanted:
-        start = int(wanted.removeprefix("bytes=").removesuffix("-"))
-        return Answer(206, {"Content-Range": f"bytes {start}-{len(CONTENT) - 1}/{len(CONTENT)}"}, CONTENT[start:])
-    return Answer(200, {"ETag": '"v1"'}, CONTENT)
+    """Object storage: serves the file to anyone."""
+    return file_answer(CONTENT, seen)
 
 
 def _leaks_tokens(seen: Seen) -> bool:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import mimetypes
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -26,6 +27,7 @@ from typing import IO, Any, Self
 import httpx
 
 from offload import __version__
+from offload.runner.custom_upload import CustomUpload
 from offload.runner.errors import (
     InstanceError,
     InstanceUnreachable,
@@ -163,17 +165,34 @@ class InstanceClient:
         body = {"runnerToken": runner_token, "jobToken": job_token, "message": _clip(message)}
         await self._post(f"/jobs/{job_uuid}/error", json=body, expect=204, repeatable=True, job_bound=True, done_on_retry={404, 400})
 
-    async def success(self, runner_token: str, job_uuid: str, job_token: str, files: Mapping[str, Path], fields: Mapping[str, str] | None = None) -> None:
+    async def success(
+        self,
+        runner_token: str,
+        job_uuid: str,
+        job_token: str,
+        files: Mapping[str, Path],
+        fields: Mapping[str, str] | None = None,
+        *,
+        custom_uploads: Mapping[str, CustomUpload] | None = None,
+    ) -> None:
         """POST /jobs/{uuid}/success with the output files, streamed from disk as multipart.
+
+        Files with a custom upload (runner.custom_upload) go to their URL first and are left
+        out of the success call, as PeerTube's runner does.
 
         A retry whose earlier attempt was recorded after all (the answer was lost) gets "not in
         processing state" (400/409): the job is done, so that counts as success.
         """
+        elsewhere = custom_uploads or {}
+        for name, path in files.items():
+            if name in elsewhere:
+                await self._custom_upload(name, path, elsewhere[name])
+        attached = {f"payload[{k}]": p for k, p in files.items() if k not in elsewhere}
         form = {"runnerToken": runner_token, "jobToken": job_token}
         form.update({f"payload[{k}]": v for k, v in (fields or {}).items()})
         await self._post(
             f"/jobs/{job_uuid}/success",
-            multipart=lambda: _form(form, {f"payload[{k}]": p for k, p in files.items()}),
+            multipart=lambda: _form(form, attached),
             expect=204,
             repeatable=True,
             job_bound=True,
@@ -284,6 +303,35 @@ class InstanceClient:
                 if on_bytes is not None:
                     on_bytes(len(chunk))
         return expected
+
+    async def _custom_upload(self, name: str, path: Path, upload: CustomUpload) -> None:
+        """Send one output file to its custom-upload URL: a multipart form whose only part is
+        `file`, streamed from disk with its length, and no runner credentials.
+
+        PeerTube's runner expects 204; any 2xx is taken (object storage answers 200 to a PUT).
+        A PUT may be repeated, so it is retried like the other repeatable calls; a POST is sent
+        once. Redirects are not followed: the body is a stream sent once per attempt.
+        """
+        shown = str(httpx.URL(upload.url).copy_with(query=None, fragment=None))  # no signature in errors
+        attempts = self.retry.attempts if upload.method == "PUT" else 1
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        failure = ""
+        for attempt in range(1, attempts + 1):
+            with path.open("rb") as handle:
+                try:
+                    response = await self._elsewhere.request(upload.method, upload.url, files={"file": (path.name, handle, content_type)}, timeout=TRANSFER_TIMEOUT)
+                except httpx.TransportError as exc:
+                    failure = f"{type(exc).__name__}: {exc}"
+                else:
+                    if response.is_success:
+                        return
+                    failure = f"HTTP {response.status_code}"
+                    if response.status_code not in _RETRYABLE_STATUSES:
+                        break
+            if attempt < attempts:
+                log.warning("custom upload of %s to %s failed (%s), retrying", name, shown, failure)
+                await self._sleep(self.retry.delay_s(attempt))
+        raise TransferError(f"custom upload of {name} ({upload.method} {shown}) failed: {failure}")
 
     # ---- plumbing -------------------------------------------------------------------------
 
