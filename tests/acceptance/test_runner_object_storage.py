@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from offload.media import probe
+from offload.runner.client import runner_version
 from tests.acceptance.test_runner_e2e import RunnerHome, home  # noqa: F401  the fixture
 from tests.loopback import Answer, Seen, file_answer, loopback_server
 from tests.media import make_clip
@@ -68,7 +69,7 @@ def _json(status: int, body: object) -> Answer:
 
 @pytest.mark.parametrize("redirect_status", [301, 307])
 def test_a_job_with_files_in_object_storage_completes(tmp_path: Path, home: RunnerHome, redirect_status: int) -> None:  # noqa: F811  the fixture
-    """The download follows the redirect to the storage without the tokens, the output is PUT there, and success carries no file."""
+    """The download follows the redirect to the storage without the tokens, the output is PUT there, success carries no file; register and request carry the runner's version."""
     source = make_clip(tmp_path / "source.mp4", duration_s=1.0).read_bytes()
     stored: list[Seen] = []
 
@@ -95,6 +96,8 @@ def test_a_job_with_files_in_object_storage_completes(tmp_path: Path, home: Runn
     assert ("GET", b"", False) == (download.method, download.body, "secret" in str(download.headers))
     assert ("/bucket/out-144.mp4?X-Amz-Signature=s1", False) == (upload.target, b"secret" in upload.body or "secret" in str(upload.headers))
     assert b"payload[videoFile]" not in success.body
+    versions = {s.path.rsplit("/", 1)[1]: json.loads(s.body).get("version") for s in front.seen if s.path.endswith(("/register", "/request"))}
+    assert {"register": runner_version(), "request": runner_version()} == versions
     assert b'name="runnerToken"' in success.body
     output = tmp_path / "out.mp4"
     output.write_bytes(upload.body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0])
