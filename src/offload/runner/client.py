@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import mimetypes
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
@@ -25,14 +27,17 @@ from typing import IO, Any, Self
 import httpx
 
 from offload import __version__
+from offload.runner.custom_upload import CustomUpload
 from offload.runner.errors import (
     InstanceError,
     InstanceUnreachable,
     JobGoneError,
     JobNotPendingError,
+    RedirectError,
     TransferError,
     UnknownRunnerTokenError,
 )
+from offload.runner.redirects import REDIRECT_STATUSES, Hop, next_hop
 
 __all__ = ["API_TIMEOUT", "InstanceClient", "RetryPolicy", "runner_version"]
 
@@ -41,7 +46,6 @@ log = logging.getLogger(__name__)
 API_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 #: Per read/write operation, not total: a large file may take hours, a stalled socket may not.
 TRANSFER_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
-_CHUNK_BYTES = 1024 * 1024
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NOT_PROCESSING = "runner_job_not_in_processing_state"
 _NOT_PENDING = "runner_job_not_in_pending_state"
@@ -81,12 +85,16 @@ class InstanceClient:
         self.url = url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        # Redirects are not followed: a 301/302 would turn the POST into a GET without its body
-        # (PeerTube #5847); the error names the new location instead.
+        # API calls follow no redirect: a 301/302 would turn the POST into a GET without its
+        # body (PeerTube #5847); the error names the new location instead. Downloads follow
+        # them by hand (runner.redirects).
         self._http = httpx.AsyncClient(base_url=f"{self.url}/api/v1/runners", timeout=API_TIMEOUT, transport=transport, follow_redirects=False)
+        #: For other origins (redirected downloads, custom uploads): no cookies of the instance.
+        self._elsewhere = httpx.AsyncClient(timeout=TRANSFER_TIMEOUT, transport=transport, follow_redirects=False)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._elsewhere.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -157,17 +165,34 @@ class InstanceClient:
         body = {"runnerToken": runner_token, "jobToken": job_token, "message": _clip(message)}
         await self._post(f"/jobs/{job_uuid}/error", json=body, expect=204, repeatable=True, job_bound=True, done_on_retry={404, 400})
 
-    async def success(self, runner_token: str, job_uuid: str, job_token: str, files: Mapping[str, Path], fields: Mapping[str, str] | None = None) -> None:
+    async def success(
+        self,
+        runner_token: str,
+        job_uuid: str,
+        job_token: str,
+        files: Mapping[str, Path],
+        fields: Mapping[str, str] | None = None,
+        *,
+        custom_uploads: Mapping[str, CustomUpload] | None = None,
+    ) -> None:
         """POST /jobs/{uuid}/success with the output files, streamed from disk as multipart.
+
+        Files with a custom upload (runner.custom_upload) go to their URL first and are left
+        out of the success call, as PeerTube's runner does.
 
         A retry whose earlier attempt was recorded after all (the answer was lost) gets "not in
         processing state" (400/409): the job is done, so that counts as success.
         """
+        elsewhere = custom_uploads or {}
+        for name, path in files.items():
+            if name in elsewhere:
+                await self._custom_upload(name, path, elsewhere[name])
+        attached = {f"payload[{k}]": p for k, p in files.items() if k not in elsewhere}
         form = {"runnerToken": runner_token, "jobToken": job_token}
         form.update({f"payload[{k}]": v for k, v in (fields or {}).items()})
         await self._post(
             f"/jobs/{job_uuid}/success",
-            multipart=lambda: _form(form, {f"payload[{k}]": p for k, p in files.items()}),
+            multipart=lambda: _form(form, attached),
             expect=204,
             repeatable=True,
             job_bound=True,
@@ -187,8 +212,10 @@ class InstanceClient:
         reuse: Callable[[httpx.Headers], bool] | None = None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> httpx.Headers | None:
-        """POST `{runnerToken, jobToken}` to an input file URL and stream the body to
-        `destination`, checking its length; resumes with `Range` after a cut.
+        """POST `{runnerToken, jobToken}` to an input file URL, follow its redirects
+        (runner.redirects) and stream the body to `destination`, checking its length; resumes
+        with `Range` after a cut, following the redirects again from `url` (a presigned
+        target may have expired meanwhile; the instance hands out a fresh one).
 
         `reuse(headers)` may look at the first answer's headers and return True to skip the body
         (a cached copy is current): then nothing is written and None is returned. Otherwise the
@@ -203,7 +230,7 @@ class InstanceClient:
             have = part.stat().st_size if part.exists() else 0
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
-                async with self._http.stream("POST", url, json=body, headers=headers, timeout=TRANSFER_TIMEOUT) as response:
+                async with self._follow(url, body, headers) as response:
                     if response.status_code in _RETRYABLE_STATUSES:
                         raise _Retryable(f"HTTP {response.status_code}")
                     if response.status_code not in (200, 206):
@@ -222,6 +249,9 @@ class InstanceClient:
                     raise TransferError(f"download of {url} ended at {size} of {expected} bytes")
                 part.replace(destination)
                 return first_headers
+            except RedirectError:
+                part.unlink(missing_ok=True)
+                raise  # the same answer again: not worth a retry
             except (httpx.TransportError, _Retryable, TransferError) as exc:
                 last_error = exc
                 if attempt == self.retry.attempts:
@@ -233,6 +263,24 @@ class InstanceClient:
                 raise
         part.unlink(missing_ok=True)
         raise TransferError(f"download of {url} failed after {self.retry.attempts} attempts: {last_error}")
+
+    @contextlib.asynccontextmanager
+    async def _follow(self, url: str, tokens: Mapping[str, str], headers: Mapping[str, str]) -> AsyncIterator[httpx.Response]:
+        """The streamed answer to a download once its redirects are followed."""
+        hop = Hop(httpx.URL(url))
+        for hops in itertools.count():
+            client = self._http if hop.with_tokens else self._elsewhere
+            request = client.build_request(hop.method, hop.url, json=tokens if hop.with_tokens else None, headers=headers, timeout=TRANSFER_TIMEOUT)
+            response = await client.send(request, stream=True)
+            if response.status_code not in REDIRECT_STATUSES:
+                break
+            await response.aclose()
+            hop = next_hop(hop, response.status_code, response.headers.get("location"), hops)
+            log.debug("download of %s redirected (HTTP %s) to %s", url, response.status_code, hop.url.copy_with(query=None))
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     async def _write_body(self, response: httpx.Response, part: Path, have: int, on_bytes: Callable[[int], None] | None) -> int | None:
         """Append (206 for our Range) or rewrite (200) `part`; returns the expected final size."""
@@ -248,11 +296,42 @@ class InstanceClient:
             expected = int(length) if length and length.isdigit() else None
             mode = "wb"  # the server ignored Range (or this is the first try): start over
         with part.open(mode) as handle:
-            async for chunk in response.aiter_bytes(_CHUNK_BYTES):
+            # As received, not re-chunked: a chunker's buffer would be lost in a cut, and the
+            # resume would ask again for bytes that had arrived.
+            async for chunk in response.aiter_bytes():
                 handle.write(chunk)
                 if on_bytes is not None:
                     on_bytes(len(chunk))
         return expected
+
+    async def _custom_upload(self, name: str, path: Path, upload: CustomUpload) -> None:
+        """Send one output file to its custom-upload URL: a multipart form whose only part is
+        `file`, streamed from disk with its length, and no runner credentials.
+
+        PeerTube's runner expects 204; any 2xx is taken (object storage answers 200 to a PUT).
+        A PUT may be repeated, so it is retried like the other repeatable calls; a POST is sent
+        once. Redirects are not followed: the body is a stream sent once per attempt.
+        """
+        shown = str(httpx.URL(upload.url).copy_with(query=None, fragment=None))  # no signature in errors
+        attempts = self.retry.attempts if upload.method == "PUT" else 1
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        failure = ""
+        for attempt in range(1, attempts + 1):
+            with path.open("rb") as handle:
+                try:
+                    response = await self._elsewhere.request(upload.method, upload.url, files={"file": (path.name, handle, content_type)}, timeout=TRANSFER_TIMEOUT)
+                except httpx.TransportError as exc:
+                    failure = f"{type(exc).__name__}: {exc}"
+                else:
+                    if response.is_success:
+                        return
+                    failure = f"HTTP {response.status_code}"
+                    if response.status_code not in _RETRYABLE_STATUSES:
+                        break
+            if attempt < attempts:
+                log.warning("custom upload of %s to %s failed (%s), retrying", name, shown, failure)
+                await self._sleep(self.retry.delay_s(attempt))
+        raise TransferError(f"custom upload of {name} ({upload.method} {shown}) failed: {failure}")
 
     # ---- plumbing -------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from offload.media.progress import FfmpegProgress
 from offload.runner.cache import InputCache, cache_key
 from offload.runner.client import InstanceClient
 from offload.runner.config import RegisteredInstance, RunnerConfig, RunnerPaths
+from offload.runner.custom_upload import custom_uploads_of
 from offload.runner.errors import (
     InstanceError,
     InstanceUnreachable,
@@ -476,7 +477,7 @@ class RunnerDaemon:
 
         files = await process_job(job.type, job.payload, workdir=workdir, fetch=fetch, on_progress=on_progress, ffmpeg=self.ffmpeg, on_stats=on_stats)
         job.stage = "uploading"
-        await link.client.success(token, job.uuid, job.job_token, files)
+        await link.client.success(token, job.uuid, job.job_token, files, custom_uploads=custom_uploads_of(job.payload))
 
     async def _heartbeat(self, job: ActiveJob) -> None:
         """Send progress at once, then on change (≥ 2 s apart) and at least every interval."""

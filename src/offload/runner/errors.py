@@ -9,7 +9,10 @@ OffloadError
     │   └── JobGoneError               404 or not-processing on a job-bound call: cancelled,
     │                                  re-queued by the watchdog or given to another runner
     ├── InstanceUnreachable      connection errors, timeouts or 5xx after every retry
-    ├── TransferError            a download ended short or with a bad length
+    ├── TransferError            a transfer failed: a download ended short or with a bad
+    │   │                        length, a custom upload was refused
+    │   └── RedirectError        a download's redirects were refused: too many, no
+    │                            Location, or a scheme other than http(s); not retried
     ├── DaemonAlreadyRunning     a daemon already holds this --id
     ├── DaemonNotRunning         no daemon answers on this --id's socket
     └── ConfigError              config.toml cannot be read
@@ -28,6 +31,7 @@ __all__ = [
     "InstanceUnreachable",
     "JobGoneError",
     "JobNotPendingError",
+    "RedirectError",
     "RunnerError",
     "TransferError",
     "UnknownRunnerTokenError",
@@ -67,6 +71,10 @@ class InstanceUnreachable(RunnerError):
 
 class TransferError(RunnerError):
     """A file transfer failed."""
+
+
+class RedirectError(TransferError):
+    """A download was redirected somewhere the runner does not follow."""
 
 
 class DaemonAlreadyRunning(RunnerError):
