@@ -38,7 +38,7 @@ from offload.media.ffmpeg import (
 from offload.media.probe import probe
 from offload.media.processors import aac_encoder
 from offload.runner.config import RunnerConfig
-from offload.testing import wait_until
+from tests.support import wait_until
 
 __all__ = ["make_clip", "runner_overhead", "runner_subprocess"]
 
