@@ -212,7 +212,7 @@ def _download(api: httpx.Client, url: str, destination: Path) -> Path:
 
 
 async def _runner_ffmpeg_options(config: RunnerConfig) -> FfmpegOptions:
-    """The options `offload runner server` builds from its config (runner/cli.py)."""
+    """The options `offload runner server` builds from its config (cli/runner.py)."""
     path = resolve_ffmpeg_path(config.ffmpeg_path)
     setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
     return FfmpegOptions(

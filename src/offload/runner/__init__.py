@@ -1,9 +1,10 @@
 """The runner: `offload runner …`, a drop-in replacement for PeerTube's `peertube-runner`.
 
-Modules: `cli` (commands), `daemon` (main loop, jobs, shutdown), `links` (one instance's
-HTTP client + Socket.IO link), `client` (protocol calls, transfers), `cache` (shared inputs),
-`slots` (capacity decisions), `config` (config.toml, paths), `registration`, `ipc` (local
-socket + one-daemon lock), `view` (live table and log formats), `errors`.
+Its commands are in `offload.cli.runner`. Modules: `daemon` (main loop, jobs, shutdown),
+`links` (one instance's HTTP client + Socket.IO link), `client` (protocol calls, transfers),
+`cache` (shared inputs), `slots` (capacity decisions), `config` (config.toml, paths),
+`registration`, `ipc` (local socket + one-daemon lock), `view` (live table and log formats),
+`errors`.
 """
 
 from __future__ import annotations
