@@ -30,7 +30,7 @@ from bench.dispatch import (
 from bench.harness import Row
 from bench.overhead import runner_overhead
 from bench.transfer import transfer_memory
-from offload.testing import PgCluster, find_pg_bin, pg_cluster
+from tests.support import PgCluster, find_pg_bin, pg_cluster
 
 __all__ = ["main"]
 

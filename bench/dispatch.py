@@ -14,7 +14,7 @@ import socketio
 
 from bench.harness import Row, bulk_insert_jobs, percentile, serve_subprocess
 from offload.domain.jobs import JobSpec, JobType
-from offload.testing import start_instance
+from tests.support import start_instance
 
 __all__ = ["DbFactory", "dispatch_latency", "dispatch_throughput", "scale_with_history"]
 

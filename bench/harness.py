@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from offload.domain.jobs import JobState, JobType
 from offload.store.database import Database
 from offload.store.tables import runner_jobs
-from offload.testing import ADMIN_PASSWORD, free_port, login, wait_until
+from tests.support import ADMIN_PASSWORD, free_port, login, wait_until
 
 __all__ = [
     "Row",

@@ -38,7 +38,7 @@ from offload.media.ffmpeg import (
 from offload.media.probe import probe
 from offload.media.processors import aac_encoder
 from offload.runner.config import RunnerConfig
-from offload.testing import wait_until
+from tests.support import wait_until
 
 __all__ = ["make_clip", "runner_overhead", "runner_subprocess"]
 
@@ -212,7 +212,7 @@ def _download(api: httpx.Client, url: str, destination: Path) -> Path:
 
 
 async def _runner_ffmpeg_options(config: RunnerConfig) -> FfmpegOptions:
-    """The options `offload runner server` builds from its config (runner/cli.py)."""
+    """The options `offload runner server` builds from its config (cli/runner.py)."""
     path = resolve_ffmpeg_path(config.ffmpeg_path)
     setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
     return FfmpegOptions(

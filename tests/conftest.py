@@ -28,8 +28,8 @@ REQUIRE_POSTGRES = os.environ.get("OFFLOAD_REQUIRE_POSTGRES") == "1"
 #: one SIGALRM per test cannot reach (a teardown after the alarm, a C call holding the GIL).
 SESSION_DEADLINE_S = float(os.environ.get("OFFLOAD_TEST_SESSION_DEADLINE_S", "2400"))
 
-# Fixture modules shared by several test files (media clips, conformance clients).
-pytest_plugins = ["tests.clips", "tests.conformance"]
+# Fixture modules shared by several test files (media clips, conformance clients, runner homes).
+pytest_plugins = ["tests.clips", "tests.conformance", "tests.runner_home"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from offload.testing import free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 

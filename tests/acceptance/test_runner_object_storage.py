@@ -17,9 +17,9 @@ import pytest
 
 from offload.media import probe
 from offload.runner.client import runner_version
-from tests.acceptance.test_runner_e2e import RunnerHome, home  # noqa: F401  the fixture
 from tests.loopback import Answer, Seen, file_answer, loopback_server
 from tests.media import make_clip
+from tests.runner_home import RunnerHome
 
 pytestmark = pytest.mark.slow
 

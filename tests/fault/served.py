@@ -29,7 +29,7 @@ from offload.http.app import create_app, server_options
 from offload.http.services import Services
 from offload.instance.results import Commit, JobHandler, PostedPayload
 from offload.settings import load_settings
-from offload.testing import ADMIN_PASSWORD, free_port, login, wait_until
+from tests.support import ADMIN_PASSWORD, free_port, login, wait_until
 
 __all__ = ["ServedInstance"]
 

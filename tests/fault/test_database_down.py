@@ -92,7 +92,7 @@ class Postgres:
         self._ctl("start")
 
     def _ctl(self, *args: str) -> None:
-        # initdb made the cluster as `nobody` when we are root (see `offload.testing.pg_cluster`).
+        # initdb made the cluster as `nobody` when we are root (see `tests.support.pg_cluster`).
         run_as = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
         log = self.cluster.data_dir.parent / "pg.log"
         # `-l`: without a log file the server would keep our stdout pipe open.

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.test_runner_e2e import RunnerHome
 from tests.clips import jobs_of, upload
 from tests.fault.media_tree import media_tree
 from tests.media import make_clip, paced_ffmpeg, processes_mentioning
+from tests.runner_home import RunnerHome
 from tests.support import start_instance, wait_until
 
 pytestmark = pytest.mark.slow

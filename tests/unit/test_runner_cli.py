@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from offload.runner.cli import runner_app
+from offload.cli.runner import runner_app
 from offload.runner.view import format_duration
 
 

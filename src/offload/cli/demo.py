@@ -1,5 +1,8 @@
 """`offload demo`, the main job: an instance on SQLite, a local runner, a generated clip
-uploaded and transcoded into PeerTube's ladder, then the places to look."""
+uploaded and transcoded into PeerTube's ladder, then the places to look.
+
+The instance and the runner are `offload serve` and `offload runner server` in subprocesses,
+as a user would start them."""
 
 from __future__ import annotations
 
@@ -15,13 +18,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["DemoResult", "run_demo"]
+from offload.cli.output import err
+
+__all__ = ["DemoResult", "demo", "run_demo"]
 
 _PUBLISHED, _FAILED = 1, 7
 _TERMINAL_JOB_STATES = {3, 4, 6, 7, 8}
@@ -191,3 +197,18 @@ def _report(console: Console, url: str, password: str, video: dict[str, Any], pu
     console.print(f"  runner jobs: {url}/admin/jobs   API: {url}/api/v1/runners/jobs")
     console.print(f"  logs: {data_dir / 'instance.log'}, {data_dir / 'runner.log'}")
     console.print(f"  play it: ffplay {video['streamingPlaylists'][0]['playlistUrl'] if video.get('streamingPlaylists') else ''}")
+
+
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data (wiped at start).")] = Path("offload-data/demo"),
+    port: Annotated[int, typer.Option(help="Port of the demo instance (another free one if taken).")] = 9000,
+    exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="Stop once the clip is transcoded.")] = False,
+) -> None:
+    """The main job: instance on SQLite + local runner transcoding a generated clip."""
+    try:
+        result = run_demo(data_dir, port, exit_when_done=exit_when_done, console=Console(soft_wrap=True))
+    except (RuntimeError, TimeoutError) as exc:
+        err.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if not result.published:
+        raise typer.Exit(1)

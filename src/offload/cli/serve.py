@@ -1,4 +1,4 @@
-"""The `offload` command: `serve`, `db upgrade`, `demo` (and later `runner`, `admin`)."""
+"""`offload serve` (an instance: HTTP API, /runners socket, watchdog) and `offload db upgrade`."""
 
 from __future__ import annotations
 
@@ -10,23 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from offload import __version__
-from offload.admin_cli import admin_app
-from offload.media.cli import videos_app
-from offload.runner.cli import runner_app
+from offload.cli.output import err
 
-__all__ = ["app", "main"]
+__all__ = ["db_app", "serve"]
 
-app = typer.Typer(help="Offload: remote runners for video platforms.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(admin_app, name="admin")
-app.add_typer(runner_app, name="runner")
-app.add_typer(videos_app, name="videos")
-
-console = Console(stderr=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.", envvar="OFFLOAD_CONFIG")]
 
@@ -37,26 +27,25 @@ def _settings(config: Path | None, **overrides: Any) -> Any:
     try:
         return load_settings(config, **overrides)
     except Exception as exc:
-        console.print(f"[red]invalid settings:[/red] {exc}")
+        err.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(2) from exc
 
 
 def _print_ready(services: Any, generated_password: str | None) -> None:
     settings = services.settings
-    console.print(f"[bold green]Offload instance[/bold green] {__version__} listening on {settings.public_url}")
-    console.print(f"  database: {settings.database_url}")
+    err.print(f"[bold green]Offload instance[/bold green] {__version__} listening on {settings.public_url}")
+    err.print(f"  database: {settings.database_url}")
     if generated_password:
-        console.print(f"  admin login: [bold]root[/bold] / [bold]{generated_password}[/bold] (shown once)")
+        err.print(f"  admin login: [bold]root[/bold] / [bold]{generated_password}[/bold] (shown once)")
 
     async def show_token() -> None:
         _, tokens = await services.runners.list_registration_tokens(0, 1, False)
         if tokens:
-            console.print(f"  registration token: [bold]{tokens[0].token}[/bold]")
+            err.print(f"  registration token: [bold]{tokens[0].token}[/bold]")
 
     return show_token()  # type: ignore[return-value]
 
 
-@app.command()
 def serve(
     config: ConfigOpt = None,
     host: Annotated[str | None, typer.Option(help="Listen address (OFFLOAD_LISTEN host).")] = None,
@@ -110,7 +99,7 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
 
 
 def _fail_listen(message: str) -> NoReturn:
-    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    err.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -127,36 +116,5 @@ def db_upgrade(config: ConfigOpt = None) -> None:
         await db.dispose()
 
     asyncio.run(run())
-    console.print(f"database at the newest schema: {settings.database_url}")
+    err.print(f"database at the newest schema: {settings.database_url}")
 
-
-@app.command()
-def demo(
-    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data (wiped at start).")] = Path("offload-data/demo"),
-    port: Annotated[int, typer.Option(help="Port of the demo instance (another free one if taken).")] = 9000,
-    exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="Stop once the clip is transcoded.")] = False,
-) -> None:
-    """The main job: instance on SQLite + local runner transcoding a generated clip."""
-    from offload.demo import run_demo
-
-    try:
-        result = run_demo(data_dir, port, exit_when_done=exit_when_done, console=Console(soft_wrap=True))
-    except (RuntimeError, TimeoutError) as exc:
-        console.print(f"[red]demo failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    if not result.published:
-        raise typer.Exit(1)
-
-
-@app.command()
-def version() -> None:
-    """Print the version."""
-    typer.echo(__version__)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

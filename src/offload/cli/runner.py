@@ -2,7 +2,8 @@
 
 Global options (`--id`, `--verbose`, and ours `--config-dir`, `--log-format`) are accepted
 before or after the sub-command, as commander.js allows: `offload runner --id a server` and
-`offload runner server --id a` mean the same.
+`offload runner server --id a` mean the same. The daemon behind `server` is
+`offload.runner`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from offload.cli.output import err, out
 from offload.runner.config import RunnerConfig, RunnerPaths, runner_paths
 from offload.runner.errors import DaemonNotRunning, RunnerError
 from offload.runner.ipc import ipc_request
@@ -27,9 +28,6 @@ from offload.runner.ipc import ipc_request
 __all__ = ["runner_app"]
 
 runner_app = typer.Typer(help="Run jobs for PeerTube-compatible instances (a drop-in peertube-runner).", no_args_is_help=True, add_completion=False)
-
-_out = Console()
-_err = Console(stderr=True)
 
 IdOpt = Annotated[str | None, typer.Option("--id", help="Runner id: separate config, cache and socket (default: 'default').", envvar="OFFLOAD_RUNNER_ID")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Debug logs.")]
@@ -74,14 +72,14 @@ def _globals(ctx: typer.Context, runner_id: str | None, verbose: bool, config_di
 
 
 def _fail(message: str) -> None:
-    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
 def _setup_logs(options: _Globals, *, live: bool = False) -> None:
     from offload.runner.view import setup_logging
 
-    setup_logging(verbose=options.verbose, log_format=options.log_format, console=_err if live else None)
+    setup_logging(verbose=options.verbose, log_format=options.log_format, console=err if live else None)
 
 
 # ---- server ---------------------------------------------------------------------------------
@@ -110,7 +108,7 @@ def server(
             _fail(f"unknown job type {job_type!r} (known: {', '.join(KNOWN_JOB_TYPES)})")
         if job_type not in SUPPORTED_JOB_TYPES:
             _fail(f"job type {job_type!r} is not supported by this runner yet (supported: {', '.join(SUPPORTED_JOB_TYPES)})")
-    live = options.log_format == "text" and _err.is_terminal
+    live = options.log_format == "text" and err.is_terminal
     _setup_logs(options, live=live)
     paths = options.paths
     try:
@@ -127,7 +125,7 @@ def server(
     # With setpriv, ffmpeg gets SIGKILL when the runner dies, even by kill -9.
     launcher = (setpriv, "--pdeathsig", "KILL", "--") if setpriv else ()
     ffmpeg = FfmpegOptions(path=ffmpeg_path, threads=config.ffmpeg_threads, nice=nice, audio_encoder=asyncio.run(aac_encoder(ffmpeg_path)), launcher=launcher)
-    view = (lambda daemon: live_view(daemon, _err)) if live else None
+    view = (lambda daemon: live_view(daemon, err)) if live else None
     daemon = RunnerDaemon(paths=paths, config=config, ffmpeg=ffmpeg, enabled_types=types, once=once, view=view)
     try:
         asyncio.run(daemon.run())
@@ -170,7 +168,7 @@ def register(
         note = asyncio.run(run())
     except (RunnerError, RuntimeError) as exc:
         _fail(str(exc))
-    _out.print(f"registered {runner_name!r} on {url.rstrip('/')}: {note}", highlight=False, soft_wrap=True, markup=False)
+    out.print(f"registered {runner_name!r} on {url.rstrip('/')}: {note}", highlight=False, soft_wrap=True, markup=False)
 
 
 @runner_app.command()
@@ -200,7 +198,7 @@ def unregister(
         asyncio.run(run())
     except (RunnerError, RuntimeError) as exc:
         _fail(str(exc))
-    _out.print(f"unregistered {runner_name!r} from {url.rstrip('/')}", highlight=False, markup=False)
+    out.print(f"unregistered {runner_name!r} from {url.rstrip('/')}", highlight=False, markup=False)
 
 
 @runner_app.command("list-registered")
@@ -216,12 +214,12 @@ def list_registered(ctx: typer.Context, runner_id: IdOpt = None, verbose: Verbos
     except (RunnerError, RuntimeError) as exc:
         _fail(str(exc))
     if options.log_format == "json":
-        _out.print_json(json.dumps(servers))
+        out.print_json(json.dumps(servers))
         return
     table = Table("Instance", "Runner name", "Runner description")
     for entry in servers:
         table.add_row(entry["url"], entry["runnerName"], entry.get("runnerDescription") or "")
-    _out.print(table)
+    out.print(table)
 
 
 @runner_app.command("list-jobs")
@@ -240,10 +238,10 @@ def list_jobs(
     except (RunnerError, RuntimeError) as exc:
         _fail(str(exc))
     if options.log_format == "json":
-        _out.print_json(json.dumps(data))
+        out.print_json(json.dumps(data))
         return
     jobs = data["processingJobs"]
-    _out.print(f"Processing {len(jobs)}/{data['concurrency']} jobs")
+    out.print(f"Processing {len(jobs)}/{data['concurrency']} jobs")
     columns = ["Instance", "Job", "Type", "Started at", "Stage", "Progress"] + (["Payload"] if include_payload else [])
     table = Table(*columns)
     for entry in jobs:
@@ -252,7 +250,7 @@ def list_jobs(
         if include_payload:
             row.append(json.dumps(job.get("payload"), indent=2))
         table.add_row(*row)
-    _out.print(table)
+    out.print(table)
 
 
 @runner_app.command("graceful-shutdown")
@@ -263,7 +261,7 @@ def graceful_shutdown(ctx: typer.Context, runner_id: IdOpt = None, verbose: Verb
         asyncio.run(ipc_request(options.paths.socket, {"type": "graceful-shutdown"}))
     except (RunnerError, RuntimeError) as exc:
         _fail(str(exc))
-    _out.print("graceful shutdown requested: no new jobs, the daemon exits after the running ones")
+    out.print("graceful shutdown requested: no new jobs, the daemon exits after the running ones")
 
 
 @runner_app.command("get-config-file-path")

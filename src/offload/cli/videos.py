@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -24,10 +23,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from offload.cli.output import err, out
+
 __all__ = ["videos_app"]
 
 videos_app = typer.Typer(help="Upload and list videos.", no_args_is_help=True)
-console = Console(stderr=True)
 
 #: Network calls give up after this long without progress.
 TIMEOUT_S = 60.0
@@ -111,7 +111,7 @@ def _playable_url(video: dict[str, Any]) -> str | None:
 
 def _wait(client: httpx.Client, uuid: str, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
-    with console.status(f"transcoding {uuid}…"):
+    with err.status(f"transcoding {uuid}…"):
         while True:
             video = client.get(f"/api/v1/videos/{uuid}").json()
             if video["state"]["id"] != 2 or time.monotonic() > deadline:
@@ -140,7 +140,7 @@ def upload(
         try:
             token = _login(client, username, password)
         except (UploadFailed, httpx.HTTPError) as exc:
-            console.print(f"[red]cannot log in to {url}:[/red] {exc}")
+            err.print(f"[red]cannot log in to {url}:[/red] {exc}")
             raise typer.Exit(1) from exc
         client.headers["Authorization"] = f"Bearer {token}"
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
@@ -149,22 +149,22 @@ def upload(
             if len(title) < 3:
                 title = f"{title} video"
             try:
-                with Progress(*columns, console=console, transient=False) as progress:
+                with Progress(*columns, console=err, transient=False) as progress:
                     video = upload_file(client, path, title[:120], chunk_mb * 1024 * 1024, progress)
             except (UploadFailed, httpx.HTTPError) as exc:
-                console.print(f"[red]{path.name}: refused[/red] {exc}")
+                err.print(f"[red]{path.name}: refused[/red] {exc}")
                 failed += 1
                 continue
-            console.print(f"[green]{path.name}[/green] → video {video['uuid']}  {url.rstrip('/')}/api/v1/videos/{video['uuid']}")
+            err.print(f"[green]{path.name}[/green] → video {video['uuid']}  {url.rstrip('/')}/api/v1/videos/{video['uuid']}")
             if wait:
                 details = _wait(client, video["uuid"], wait_timeout_s)
                 state = details["state"]["label"]
                 playable = _playable_url(details)
                 if details["state"]["id"] == 1 and playable:
-                    console.print(f"  {state}: {playable}")
+                    err.print(f"  {state}: {playable}")
                     typer.echo(playable)
                 else:
-                    console.print(f"  [red]{state}[/red] {details.get('transcodingError') or ''}")
+                    err.print(f"  [red]{state}[/red] {details.get('transcodingError') or ''}")
                     failed += 1
     if failed:
         raise typer.Exit(1)
@@ -178,5 +178,5 @@ def list_videos(url: UrlOpt = "http://127.0.0.1:9000", count: Annotated[int, typ
     table = Table("id", "uuid", "name", "duration", "state")
     for v in body["data"]:
         table.add_row(str(v["id"]), v["uuid"], v["name"], f"{v['duration']} s", v["state"]["label"])
-    Console().print(table)
-    console.print(f"{body['total']} video(s)")
+    out.print(table)
+    err.print(f"{body['total']} video(s)")
