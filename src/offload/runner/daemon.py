@@ -254,7 +254,7 @@ class RunnerDaemon:
 
     async def _stop_jobs(self, jobs: list[ActiveJob], reason: str) -> None:
         """Cancel the jobs' tasks (which kills each ffmpeg process group, see
-        media.processors.run_ffmpeg), then abort them all at once so the instance re-queues
+        media.ffmpeg_process.run_ffmpeg), then abort them all at once so the instance re-queues
         them now rather than after its stall timeout."""
         tasks = [j.task for j in jobs if j.task is not None]
         for task in tasks:
