@@ -14,7 +14,8 @@ import pytest
 from offload.media import FfmpegError, ProbeError, probe
 from offload.media.errors import UnsupportedJob
 from offload.media.ffmpeg import FfmpegOptions, ffmpeg_command, resolve_ffmpeg_path
-from offload.media.processors import process_job, run_ffmpeg
+from offload.media.ffmpeg_process import run_ffmpeg
+from offload.media.processors import process_job
 from tests.media import (
     Clips,
     frame_count,

@@ -154,6 +154,27 @@ class TestPureDomain:
         assert [] == found
 
 
+#: What the runner process must never load: the instance's web and database stack.
+FORBIDDEN_IN_RUNNER = ("alembic", "fastapi", "sqlalchemy", "starlette")
+#: The runner's own modules, the job-type registry and the processing steps it runs.
+RUNNER_SIDE = ("offload.runner.daemon", "offload.runner.client", "offload.jobs.registry", "offload.media.processors")
+
+
+def test_the_runner_side_loads_no_instance_stack() -> None:
+    """Importing the runner daemon and the job-type registry (every type's runner half) loads
+    no web framework, ORM or migration tool: a job type's instance half stays off that path."""
+    probe = "\n".join(
+        [
+            "import sys",
+            *(f"import {name}" for name in RUNNER_SIDE),
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(FORBIDDEN_IN_RUNNER)!r}))",
+        ]
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+
+    assert "[]" == result.stdout.strip()
+
+
 class TestDunderAll:
     @pytest.mark.parametrize("path", ALL_MODULES, ids=_rel)
     def test_module_defines_a_literal_all(self, path: Path) -> None:

@@ -8,12 +8,11 @@ import pytest
 
 from offload.domain.errors import InvalidPayload
 from offload.domain.jobs import JobType
-from offload.domain.payloads import (
-    SUCCESS_FILE_FIELDS,
-    UPDATE_FILE_FIELDS,
-    validate_success,
-    validate_update,
-)
+from offload.domain.payloads import SUCCESS_FILE_FIELDS, UPDATE_FILE_FIELDS
+from offload.jobs.registry import BUILTIN_KINDS
+
+validate_success = BUILTIN_KINDS.verify_success
+validate_update = BUILTIN_KINDS.verify_update
 
 LIVE = JobType.LIVE_RTMP_HLS
 NON_LIVE = [t for t in JobType if t is not LIVE]

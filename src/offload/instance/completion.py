@@ -1,4 +1,6 @@
-"""Completion of the three VOD job types: check what the runner sent, store it, move the video on.
+"""Completion of a rendition job (the VOD family): check what the runner sent, store it, move
+the video on. What differs between the types — the streams expected, where the files go, what
+else a new rendition replaces — is each type's `Rendition` (`offload/jobs/vod_completion.py`).
 
 ```
 success ──► verify (probe + decode, off the event loop) ──refused──► OutputRefused (counted, retried)
@@ -17,36 +19,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import av
 import av.error
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offload.domain.errors import OutputRefused
-from offload.domain.jobs import Job, JobType
+from offload.domain.jobs import Job
 from offload.domain.videos import Video, VideoFile, next_video_state
 from offload.instance.results import Commit, PostedPayload
-from offload.instance.videos import VideoService, file_values
+from offload.instance.videos import VideoService
 from offload.media.errors import ProbeError
-from offload.media.playlists import PlaylistError, parse_resolution_playlist
 from offload.media.probe import MediaInfo, probe
 
-__all__ = ["VOD_TYPES", "OutputCheck", "VodCompletionHandler", "check_output"]
+__all__ = ["Expected", "OutputCheck", "Placed", "Rendition", "RenditionCompletion", "check_output"]
 
 log = logging.getLogger(__name__)
 
-VOD_TYPES = frozenset({JobType.VOD_WEB_VIDEO, JobType.VOD_HLS, JobType.VOD_AUDIO_MERGE})
 #: An output may be this much shorter or longer than the video (encoder padding, frame rounding).
 DURATION_TOLERANCE_S = 0.5
 DURATION_TOLERANCE_RATIO = 0.02
 #: Frames decoded per stream to call a file decodable.
 _DECODE_FRAMES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """The streams an output must have: a picture of `resolution` (short side) or none, sound or not."""
+
+    resolution: int
+    video: bool
+    audio: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +64,32 @@ class OutputCheck:
     info: MediaInfo
 
 
-def check_output(job_type: JobType, output: dict[str, Any], video: Video, path: Path) -> OutputCheck:
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A verified output moved into the media tree: its `video_files` row values and paths."""
+
+    values: dict[str, Any]
+    paths: list[Path]
+
+
+class Rendition(Protocol):
+    """What one rendition job type does differently from the others on completion."""
+
+    def expected(self, job: Job, video: Video) -> Expected:
+        """The streams the job's output must carry."""
+        ...
+
+    async def place(self, videos: VideoService, job: Job, video: Video, result: PostedPayload, info: MediaInfo, now: datetime) -> Placed:
+        """Move the verified output into the media tree (raise OutputRefused if a part is bad)."""
+        ...
+
+    def also_removes(self, job: Job, video: Video, kept: list[VideoFile]) -> set[int]:
+        """Ids among `kept` (the video's files once the new one is in) this completion deletes
+        besides the renditions it replaces."""
+        ...
+
+
+def check_output(expected: Expected, video: Video, path: Path) -> OutputCheck:
     """Refuse an output that does not match its job (runs in a worker thread).
 
     Raises:
@@ -66,8 +99,8 @@ def check_output(job_type: JobType, output: dict[str, Any], video: Video, path: 
         info = probe(path)
     except ProbeError as exc:
         raise OutputRefused(f"the output is not readable media ({exc.message})") from exc
-    resolution = int(output.get("resolution", 0))
-    if job_type is JobType.VOD_AUDIO_MERGE or resolution > 0:
+    resolution = expected.resolution
+    if expected.video:
         if info.video is None:
             raise OutputRefused(f"the output has no video stream, a {resolution}p rendition was asked")
         # The short side is the resolution, for landscape and portrait alike.
@@ -75,14 +108,13 @@ def check_output(job_type: JobType, output: dict[str, Any], video: Video, path: 
             raise OutputRefused(f"the output is {info.video.width}x{info.video.height}, a {resolution}p rendition was asked")
     elif info.video is not None:
         raise OutputRefused("the output has a video stream, an audio-only rendition was asked")
-    wants_audio = job_type is JobType.VOD_AUDIO_MERGE or resolution == 0 or (video.has_audio and not output.get("separatedAudio"))
-    if wants_audio and info.audio is None:
+    if expected.audio and info.audio is None:
         raise OutputRefused("the output has no audio stream, the video has one")
-    expected = video.duration_s
-    if expected and info.duration_s is not None:
-        tolerance = max(DURATION_TOLERANCE_S, expected * DURATION_TOLERANCE_RATIO)
-        if abs(info.duration_s - expected) > tolerance:
-            raise OutputRefused(f"the output lasts {info.duration_s:.2f} s, the video {expected:.2f} s")
+    duration = video.duration_s
+    if duration and info.duration_s is not None:
+        tolerance = max(DURATION_TOLERANCE_S, duration * DURATION_TOLERANCE_RATIO)
+        if abs(info.duration_s - duration) > tolerance:
+            raise OutputRefused(f"the output lasts {info.duration_s:.2f} s, the video {duration:.2f} s")
     _check_decodes(path, info)
     return OutputCheck(info)
 
@@ -116,15 +148,15 @@ def _check_decodes(path: Path, info: MediaInfo) -> None:
             raise OutputRefused(f"the output's {kinds[index]} stream decodes to nothing")
 
 
-class VodCompletionHandler:
-    """The `JobHandler` of `vod-web-video-transcoding`, `vod-hls-transcoding` and
-    `vod-audio-merge-transcoding`."""
+class RenditionCompletion:
+    """The `JobHandler` of one rendition job type, whose differences are its `rendition`."""
 
-    def __init__(self, videos: VideoService, now: Callable[[], datetime]) -> None:
+    def __init__(self, videos: VideoService, now: Callable[[], datetime], rendition: Rendition) -> None:
         self.videos = videos
         self.storage = videos.storage
         self.repo = videos.repo
         self.now = now
+        self.rendition = rendition
         #: Called after each completion or failure (wakes the local workers for promoted jobs).
         self.on_change: Callable[[], None] = lambda: None
 
@@ -135,63 +167,27 @@ class VodCompletionHandler:
         if video is None:
             log.info("video %s of job %s is gone; dropping the output", video_uuid, job.uuid)
             return None
-        output = dict(job.payload.get("output") or {})  # type: ignore[call-overload]
-        source = result.files["videoFile"]
-        check = await asyncio.to_thread(check_output, job.type, output, video, source)
-        if job.type is JobType.VOD_HLS:
-            values, placed = await self._place_hls(job, video, source, result.files["resolutionPlaylistFile"], check.info)
-        else:
-            values, placed = await self._place_web(video, source, check.info)
+        check = await asyncio.to_thread(check_output, self.rendition.expected(job, video), video, result.files["videoFile"])
+        placed = await self.rendition.place(self.videos, job, video, result, check.info, self.now())
         self.on_change()
 
         async def commit(conn: AsyncConnection) -> None:
-            await self._commit(conn, job, video.id, values, placed)
+            await self._commit(conn, job, video.id, placed)
 
         return commit
 
-    async def _place_web(self, video: Video, source: Path, info: MediaInfo) -> tuple[dict[str, Any], list[Path]]:
-        filename = f"{uuidlib.uuid4()}-{info.resolution}.mp4"
-        target = self.storage.web_dir / filename
-        await self.videos.forget_later([target])
-        await asyncio.to_thread(self.storage.place, source, target)
-        values = await asyncio.to_thread(file_values, info, target, kind="web", filename=filename, video_id=video.id, now=self.now())
-        return values, [target]
-
-    async def _place_hls(self, job: Job, video: Video, source: Path, playlist_source: Path, info: MediaInfo) -> tuple[dict[str, Any], list[Path]]:
-        base = f"{uuidlib.uuid4()}-{info.resolution}"
-        filename, playlist_name = f"{base}-fragmented.mp4", f"{base}.m3u8"
-        size = source.stat().st_size
-        try:
-            text = await asyncio.to_thread(playlist_source.read_text, "utf-8")
-            playlist = parse_resolution_playlist(text, size, filename)
-        except (PlaylistError, UnicodeDecodeError) as exc:
-            raise OutputRefused(f"the resolution playlist is invalid: {exc}") from exc
-        directory = self.storage.hls_dir(video.uuid)
-        target, playlist_target = directory / filename, directory / playlist_name
-        await self.videos.forget_later([target, playlist_target])
-        await asyncio.to_thread(self.storage.place, source, target)
-        await asyncio.to_thread(self.storage.write_text, playlist_target, playlist.text)
-        values = await asyncio.to_thread(
-            file_values, info, target, kind="hls", filename=filename, video_id=video.id, now=self.now(), playlist_filename=playlist_name
-        )
-        return values, [target, playlist_target]
-
-    async def _commit(self, conn: AsyncConnection, job: Job, video_id: int, values: dict[str, Any], placed: list[Path]) -> None:
+    async def _commit(self, conn: AsyncConnection, job: Job, video_id: int, placed: Placed) -> None:
         """Runs in the transaction that marks the job COMPLETED."""
         now = self.now()
         video = await self.repo.lock(conn, video_id)
         if video is None:
             return  # deleted while completing: the placed files are queued already
         files = await self.repo.list_files(conn, video.id)
-        new = await self.repo.insert_file(conn, values)
+        new = await self.repo.insert_file(conn, placed.values)
         doomed = _replaced_by(new, files)
-        delete_input = job.private_payload.get("deleteInputFileId")
-        if job.type is not JobType.VOD_HLS and isinstance(delete_input, int):
-            doomed |= {f.id for f in files if f.id == delete_input}
         kept = [f for f in files if f.id not in doomed] + [new]
-        if job.type is JobType.VOD_HLS and job.private_payload.get("deleteWebVideoFiles") is True and _hls_can_stand_alone(video, kept):
-            doomed |= {f.id for f in kept if f.kind == "web"}
-            kept = [f for f in kept if f.kind != "web"]
+        doomed |= self.rendition.also_removes(job, video, kept)
+        kept = [f for f in kept if f.id not in doomed]
         removed = await self.repo.delete_files(conn, doomed)
         await self.repo.add_garbage(conn, self._paths_of(video.uuid, removed), now)
         if not video.duration_s and new.duration_s:
@@ -234,12 +230,3 @@ def _replaced_by(new: VideoFile, files: list[VideoFile]) -> set[int]:
         and f.fps == new.fps
         and (f.kind == "web" or (f.has_video, f.has_audio) == (new.has_video, new.has_audio))
     }
-
-
-def _hls_can_stand_alone(video: Video, files: list[VideoFile]) -> bool:
-    """Web files may go once HLS carries a picture and, if the video has sound, sound too;
-    with split audio the two HLS jobs can finish in either order."""
-    hls = [f for f in files if f.kind == "hls"]
-    has_picture = any(f.has_video for f in hls) or not video.has_video
-    has_sound = any(f.has_audio for f in hls) or not video.has_audio
-    return has_picture and has_sound

@@ -42,10 +42,10 @@ from offload.domain.jobs import (
     decide_after_failure,
     stall_category,
 )
-from offload.domain.payloads import validate_success, validate_update
 from offload.domain.runners import Runner
 from offload.instance.notifier import AvailableJobsNotifier
 from offload.instance.results import Commit, CompletionStaging, JobHandler, PostedPayload
+from offload.jobs.registry import BUILTIN_KINDS, JobKinds
 from offload.store.database import Database, DatabaseUnavailable
 from offload.store.dedicated import asyncpg_dsn
 from offload.store.jobs import JobListQuery, JobRepository
@@ -126,11 +126,14 @@ class JobService:
         retry_backoff: RetryBackoff | None = None,
         rng: random.Random | None = None,
         process_lock_grace_s: float = 10.0,
+        kinds: JobKinds = BUILTIN_KINDS,
     ) -> None:
         self.db = db
         self.now = now
         self.notifier = notifier
         self.handlers = dict(handlers)
+        #: The job types' payload shapes and processing steps (the local workers read them here).
+        self.kinds = kinds
         self.repo = JobRepository()
         self.stalled_thresholds_s = dict(stalled_thresholds_s)
         self.stalled_completing = timedelta(seconds=stalled_completing_s)
@@ -297,7 +300,7 @@ class JobService:
         try:
             if job.state is not JobState.PROCESSING:
                 return
-            validate_update(job.type, update.fields, set(update.files))
+            self.kinds.verify_update(job.type, update.fields, set(update.files))
             async with self.db.write() as conn:
                 touched = await self.repo.touch(conn, job, progress, self.now())
             if touched is None:
@@ -322,7 +325,7 @@ class JobService:
         completion's, whatever the caller does with its own copies once this returns.
         """
         try:
-            validate_success(job.type, result.fields, set(result.files))
+            self.kinds.verify_success(job.type, result.fields, set(result.files))
         except Exception:
             result.cleanup()
             raise

@@ -2,10 +2,10 @@
 
 Each worker behaves like a runner living in the instance: it claims a PENDING local job with
 the same conditional UPDATE `accept` uses (a fresh job token, no runner row), heartbeats through
-`JobService.update`, runs the job with the runner's own processor code (`media.processors`),
-and reports through `JobService.success` / `error`, so the same completion handler checks and
-stores the output. Inputs are read from the media tree directly (hard-linked, so a rendition
-replaced meanwhile stays readable), not over HTTP.
+`JobService.update`, runs the job with its type's processing step from `JobService.kinds` (the
+runner's own code), and reports through `JobService.success` / `error`, so the same completion
+handler checks and stores the output. Inputs are read from the media tree directly
+(hard-linked, so a rendition replaced meanwhile stays readable), not over HTTP.
 
 Nothing a job does takes its worker down: whatever goes wrong around it (its heartbeat, its
 report, the database) is logged and the job is errored (retried) if the database still
@@ -200,6 +200,7 @@ class LocalWorkers:
                 fetch=lambda url: input_path(url, lambda video_uuid, kind: self._fetch(video_uuid, kind, workdir)),
                 on_progress=lambda value: progress.__setitem__("value", value),
                 ffmpeg=FfmpegOptions(path=resolve_ffmpeg_path(self.ffmpeg_path)),
+                kinds=self.jobs.kinds,
             )
         )
         heartbeat = asyncio.create_task(self._heartbeat(job, work, progress))

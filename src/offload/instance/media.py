@@ -1,7 +1,7 @@
 """The media pipeline of one instance process, assembled: storage, runtime configuration,
-videos, the VOD completion handler, the local workers and the file janitor.
+videos, the job types' completion handlers, the local workers and the file janitor.
 
-The app's lifespan builds it before the job service (the handler must be registered there),
+The app's lifespan builds it before the job service (the handlers must be registered there),
 attaches the job service, then starts and stops its background tasks.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 
 from offload.domain.jobs import JobType
 from offload.domain.uploads import UploadLimits
-from offload.instance.completion import VOD_TYPES, VodCompletionHandler
 from offload.instance.jobs import JobService
 from offload.instance.local_workers import LocalWorkers
 from offload.instance.media_config import ConfigService
 from offload.instance.results import JobHandler
 from offload.instance.videos import VideoService
+from offload.jobs.completions import BUILTIN_COMPLETIONS
 from offload.media.storage import MediaStorage
 from offload.settings import InstanceSettings
 from offload.store.database import Database
@@ -44,12 +44,18 @@ class MediaPipeline:
             resumable_expiry_s=settings.resumable_upload_expiry_s,
         )
         self.videos = VideoService(db, now, self.storage, self.config, str(settings.public_url), limits=limits)
-        self.handler = VodCompletionHandler(self.videos, now)
+        self._handlers = {job_type: build(self.videos, now, self._changed) for job_type, build in BUILTIN_COMPLETIONS.items()}
         self.workers: LocalWorkers | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     def handlers(self) -> dict[JobType, JobHandler]:
-        return {job_type: self.handler for job_type in VOD_TYPES}
+        """The completion handler of every job type that has one (`offload.jobs.completions`)."""
+        return dict(self._handlers)
+
+    def _changed(self) -> None:
+        """A completion or failure may have promoted jobs: the local workers look again."""
+        if self.workers is not None:
+            self.workers.wake()
 
     def attach(self, jobs: JobService) -> None:
         self.videos.jobs = jobs
@@ -60,7 +66,6 @@ class MediaPipeline:
             ffmpeg_path=self.settings.ffmpeg_path,
         )
         self.videos.on_local_jobs = self.workers.wake
-        self.handler.on_change = self.workers.wake
 
     async def start(self) -> None:
         """Prepare the media tree, repair what a crash may have left, start background work."""

@@ -8,14 +8,18 @@ import os
 import shutil
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offload.domain.jobs import Job, JobType
 
-__all__ = ["Commit", "CompletionStaging", "JobHandler", "KeepFilesHandler", "PostedPayload"]
+if TYPE_CHECKING:
+    from offload.instance.videos import VideoService
+
+__all__ = ["Commit", "CompletionFactory", "CompletionStaging", "JobHandler", "KeepFilesHandler", "PostedPayload"]
 
 #: A database change to run in the same transaction as the COMPLETED transition.
 Commit = Callable[[AsyncConnection], Awaitable[None]]
@@ -80,6 +84,7 @@ def _staging_name(job: Job) -> str:
     return f"{job.uuid}.{job.attempt}"
 
 
+@runtime_checkable
 class JobHandler(Protocol):
     """Per-type side effects of the job lifecycle; the core stays ignorant of media."""
 
@@ -94,6 +99,11 @@ class JobHandler(Protocol):
     async def on_finished(self, job: Job) -> None:
         """The job ended ERRORED, CANCELLED, PARENT_ERRORED or PARENT_CANCELLED."""
         ...
+
+
+#: Builds a job type's handler for an instance's media pipeline: its videos, its clock, and
+#: what to call after each completion or failure (wakes the local workers for promoted jobs).
+CompletionFactory = Callable[["VideoService", Callable[[], datetime], Callable[[], None]], JobHandler]
 
 
 class KeepFilesHandler:

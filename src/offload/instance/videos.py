@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 import uuid as uuidlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,8 +34,8 @@ from offload.domain.errors import (
     StorageFull,
     VideoNotFound,
 )
-from offload.domain.jobs import CANCELLABLE_STATES, Job
-from offload.domain.ladder import SourceFile, build_vod_ladder, recent_uploads_since
+from offload.domain.jobs import CANCELLABLE_STATES, Job, JobState
+from offload.domain.ladder import LadderJob, SourceFile, build_vod_ladder, recent_uploads_since
 from offload.domain.uploads import UploadLimits
 from offload.domain.videos import Video, VideoFile, VideoId, VideoState, next_video_state
 from offload.instance.jobs import JobService
@@ -522,6 +522,23 @@ class VideoService:
             )
         finally:
             await self.cancel_upload(upload_id)
+
+    # ---- jobs of a video ------------------------------------------------------------------
+
+    async def add_jobs(self, video: Video, planned: Sequence[LadderJob], *, local: bool) -> builtins.list[Job]:
+        """Create jobs for a video besides its upload's ladder (what a job type's own creation
+        plans: an edit, a storyboard …), linked to the video as the ladder's are. `local`: the
+        instance's own workers run them and runners are never offered them."""
+        assert self.jobs is not None, "attach the job service first"
+        async with self.db.write() as conn:
+            jobs = await self.jobs.repo.insert_many(conn, [j.spec for j in planned], [j.uuid for j in planned], self.now())
+            await self.repo.link_jobs(conn, video.id, [(job.id, j.required) for job, j in zip(jobs, planned, strict=True)], local=local)
+        if any(job.state is JobState.PENDING for job in jobs):
+            if local:
+                self.on_local_jobs()
+            else:
+                self.jobs.notifier.ping()
+        return jobs
 
     # ---- video state ----------------------------------------------------------------------
 

@@ -30,8 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from offload.jobs.registry import BUILTIN_KINDS, JobKinds
 from offload.media.ffmpeg import FfmpegOptions
-from offload.media.processors import SUPPORTED_JOB_TYPES, process_job
+from offload.media.processors import process_job
 from offload.media.progress import FfmpegProgress
 from offload.runner.cache import InputCache, cache_key
 from offload.runner.client import InstanceClient
@@ -123,13 +124,16 @@ class RunnerDaemon:
         config: RunnerConfig,
         ffmpeg: FfmpegOptions,
         enabled_types: list[str] | None = None,
+        kinds: JobKinds = BUILTIN_KINDS,
         once: bool = False,
         view: Callable[[RunnerDaemon], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.paths = paths
         self.config = config
         self.ffmpeg = ffmpeg
-        self.enabled_types = [t for t in (enabled_types or SUPPORTED_JOB_TYPES) if t in SUPPORTED_JOB_TYPES]
+        #: The job types this runner knows; it takes (and advertises) those it can process.
+        self.kinds = kinds
+        self.enabled_types = [t for t in (enabled_types or kinds.processable) if t in kinds.processable]
         self.once = once
         self.view = view
         self.links: dict[tuple[str, str], InstanceLink] = {}
@@ -250,7 +254,7 @@ class RunnerDaemon:
 
     async def _stop_jobs(self, jobs: list[ActiveJob], reason: str) -> None:
         """Cancel the jobs' tasks (which kills each ffmpeg process group, see
-        media.processors.run_ffmpeg), then abort them all at once so the instance re-queues
+        media.ffmpeg_process.run_ffmpeg), then abort them all at once so the instance re-queues
         them now rather than after its stall timeout."""
         tasks = [j.task for j in jobs if j.task is not None]
         for task in tasks:
@@ -475,7 +479,7 @@ class RunnerDaemon:
                 job.transcode_started = time.monotonic()
             job.speed = stats.speed
 
-        files = await process_job(job.type, job.payload, workdir=workdir, fetch=fetch, on_progress=on_progress, ffmpeg=self.ffmpeg, on_stats=on_stats)
+        files = await process_job(job.type, job.payload, workdir=workdir, fetch=fetch, on_progress=on_progress, ffmpeg=self.ffmpeg, on_stats=on_stats, kinds=self.kinds)
         job.stage = "uploading"
         await link.client.success(token, job.uuid, job.job_token, files, custom_uploads=custom_uploads_of(job.payload))
 
