@@ -87,3 +87,18 @@ def test_upload_checks_attributes_as_peertube(instance: RunningInstance, media_c
     assert status == r.status_code, r.text
     assert detail == r.json()["detail"]
     assert 0 == total
+
+
+def test_update_renames_and_checks_as_peertube(instance: RunningInstance, media_clips: MediaClips) -> None:
+    """`PUT /videos/{id}` renames a video (204, JSON or form); a bad privacy is a 400, an unknown video a 404."""
+    uuid = upload(instance, media_clips.small).json()["video"]["uuid"]
+
+    with instance.admin() as c:
+        renamed = c.put(f"/api/v1/videos/{uuid}", json={"name": "renamed", "privacy": 1})
+        by_form = c.put(f"/api/v1/videos/{uuid}", files={"name": (None, "renamed again")})
+        bad = c.put(f"/api/v1/videos/{uuid}", json={"privacy": 99})
+        unknown = c.put("/api/v1/videos/999999", json={"name": "nobody's"})
+        name = c.get(f"/api/v1/videos/{uuid}").json()["name"]
+
+    assert (204, 204, 400, 404) == (renamed.status_code, by_form.status_code, bad.status_code, unknown.status_code)
+    assert "renamed again" == name

@@ -137,6 +137,11 @@ class VideoRepository:
         )
         return result.rowcount > 0
 
+    async def rename(self, conn: AsyncConnection, ident: VideoId, name: str, now: datetime) -> bool:
+        where = videos.c.id == ident.id if ident.id is not None else videos.c.uuid == ident.uuid
+        result = await conn.execute(sa.update(videos).where(where).values(name=name, updated_at=now))
+        return result.rowcount > 0
+
     async def set_duration(self, conn: AsyncConnection, video_id: int, duration_s: float) -> None:
         await conn.execute(sa.update(videos).where(videos.c.id == video_id).values(duration_s=duration_s))
 

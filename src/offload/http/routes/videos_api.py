@@ -349,6 +349,31 @@ async def get_video(videoId: str, services: ServicesDep) -> dict[str, Any]:
     return _details_to_wire(details, media.videos.public_url)
 
 
+@router.put("/{videoId}", status_code=204)
+async def update_video(videoId: str, request: Request, user: AdminUser, services: ServicesDep) -> Response:
+    """PeerTube's update, as JSON or a form: the name may change, the rest is checked as on upload."""
+    ident = _ident(videoId)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            fields = await request.json()
+        except ValueError as exc:
+            raise BadParams("body", messages={"body": "a JSON object is expected"}) from exc
+    else:
+        form = await parse_multipart(request, media_of(services).storage.upload_tmp_dir)
+        form.cleanup()  # thumbnails and previews are not kept
+        fields = form.fields
+    if not isinstance(fields, dict):
+        raise BadParams("body", messages={"body": "a JSON object is expected"})
+    name = _name(fields["name"]) if "name" in fields else None
+    await _checked_attributes(fields, user, services)
+    media = media_of(services)
+    if name is None:
+        await media.videos.get(ident)  # still a 404 for an unknown video
+    else:
+        await media.videos.rename(ident, name)
+    return Response(status_code=204)
+
+
 @router.delete("/{videoId}", status_code=204)
 async def delete_video(videoId: str, _: AdminUser, services: ServicesDep) -> Response:
     await media_of(services).videos.delete(_ident(videoId))
