@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench bench-quick install browser postgres lint clean
+.PHONY: demo test test-fast bench bench-quick install browser postgres npm-tools lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/offload demo
 
 ## The whole test suite. pytest's exit code is kept: 5 (no tests ran) fails the build.
-test: $(STAMP) browser postgres
+test: $(STAMP) browser postgres npm-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -40,6 +40,13 @@ postgres:
 	  echo "installing Debian postgresql for the PostgreSQL tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
 	  || echo "WARNING: could not install postgresql; PostgreSQL tests will skip (or fail under CI)"; }
+
+## PeerTube's own command-line client, pinned in tools/npm (package-lock.json), for the
+## interoperability tests.
+npm-tools:
+	@command -v npm >/dev/null 2>&1 || { echo "WARNING: npm is missing; peertube-cli tests will skip (or fail under OFFLOAD_REQUIRE_NPM=1)"; exit 0; }; \
+	  npm ci --prefix tools/npm --no-audit --no-fund --silent \
+	  || echo "WARNING: could not install tools/npm; peertube-cli tests will skip (or fail under OFFLOAD_REQUIRE_NPM=1)"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

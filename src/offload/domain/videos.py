@@ -73,6 +73,9 @@ class Video:
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+    #: The uploader (their account and default channel); None when read without it.
+    owner_id: int | None = None
+    owner_name: str | None = None
 
     @property
     def short_uuid(self) -> str:

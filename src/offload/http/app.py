@@ -19,6 +19,7 @@ from offload.http.body_limit import BodyLimit
 from offload.http.errors import install_error_handlers
 from offload.http.routes import (
     admin_api,
+    channels_api,
     config_api,
     files_api,
     metrics_api,
@@ -189,6 +190,7 @@ def create_app(
     app.include_router(videos_api.router)
     app.include_router(files_api.router)
     app.include_router(config_api.router)
+    app.include_router(channels_api.router)
     app.include_router(metrics_api.router)
     app.include_router(static.router)
     app.include_router(ui_admin.router)

@@ -181,6 +181,22 @@ class AccountService:
             )
         return _user(row)
 
+    async def get_user(self, user_id: int) -> User | None:
+        async with self.db.read() as conn:
+            row = await self.repo.get_user(conn, user_id)
+        return _user(row) if row else None
+
+    async def find_user(self, username: str) -> User | None:
+        """A user by name, case-insensitive (as logins)."""
+        async with self.db.read() as conn:
+            row = await self.repo.get_user_by_name(conn, username)
+        return _user(row) if row else None
+
+    async def list_users(self, start: int, count: int) -> tuple[int, list[User]]:
+        async with self.db.read() as conn:
+            total, rows = await self.repo.list_users(conn, start, count)
+        return total, [_user(r) for r in rows]
+
     async def username_taken(self, username: str) -> bool:
         async with self.db.read() as conn:
             return await self.repo.get_user_by_name(conn, username) is not None

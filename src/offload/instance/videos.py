@@ -321,6 +321,11 @@ class VideoService:
 
     # ---- deletion -------------------------------------------------------------------------
 
+    async def rename(self, ident: VideoId, name: str) -> None:
+        async with self.db.write() as conn:
+            if not await self.repo.rename(conn, ident, name, self.now()):
+                raise VideoNotFound()
+
     async def delete(self, ident: VideoId) -> None:
         """Cancel the video's unfinished jobs, drop its rows and queue its files for deletion."""
         assert self.jobs is not None

@@ -22,6 +22,11 @@ class AccountRepository:
         row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
         return dict(row._mapping) if row else None
 
+    async def list_users(self, conn: AsyncConnection, start: int, count: int) -> tuple[int, list[dict[str, Any]]]:
+        total = (await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one()
+        rows = (await conn.execute(sa.select(users).order_by(users.c.id).offset(start).limit(count))).all()
+        return int(total), [dict(r._mapping) for r in rows]
+
     async def insert_user(
         self,
         conn: AsyncConnection,

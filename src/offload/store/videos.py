@@ -21,6 +21,7 @@ from offload.store.jobs import on_offer, row_to_job
 from offload.store.tables import (
     media_garbage,
     runner_jobs,
+    users,
     video_files,
     video_jobs,
     video_uploads,
@@ -49,6 +50,18 @@ def row_to_video(row: Any) -> Video:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         published_at=m["published_at"],
+        owner_id=m.get("account_id"),
+        owner_name=m.get("account_name"),
+    )
+
+
+def _with_owner() -> sa.Select[Any]:
+    """Videos with their account: the uploader's, or root's once the uploader is gone (every
+    PeerTube video has a channel and an account)."""
+    root = sa.select(users.c.id).where(users.c.username == "root").scalar_subquery()
+    account = sa.func.coalesce(videos.c.owner_id, root)
+    return sa.select(videos, users.c.id.label("account_id"), users.c.username.label("account_name")).select_from(
+        videos.outerjoin(users, users.c.id == account)
     )
 
 
@@ -87,7 +100,7 @@ class VideoRepository:
 
     async def get(self, conn: AsyncConnection, ident: VideoId) -> Video | None:
         where = videos.c.id == ident.id if ident.id is not None else videos.c.uuid == ident.uuid
-        row = (await conn.execute(sa.select(videos).where(where))).first()
+        row = (await conn.execute(_with_owner().where(where))).first()
         return row_to_video(row) if row else None
 
     async def get_by_uuid(self, conn: AsyncConnection, video_uuid: str) -> Video | None:
@@ -109,7 +122,7 @@ class VideoRepository:
         total = (await conn.execute(sa.select(sa.func.count()).select_from(videos))).scalar_one()
         column = _SORTS[sort.lstrip("-")]
         order = (column.desc(), videos.c.id.desc()) if sort.startswith("-") else (column.asc(), videos.c.id.asc())
-        rows = (await conn.execute(sa.select(videos).order_by(*order).offset(start).limit(count))).all()
+        rows = (await conn.execute(_with_owner().order_by(*order).offset(start).limit(count))).all()
         return total, [row_to_video(r) for r in rows]
 
     async def set_state(self, conn: AsyncConnection, video_id: int, expected: VideoState, state: VideoState, now: datetime, *, error: str | None = None) -> bool:
@@ -122,6 +135,11 @@ class VideoRepository:
         result = await conn.execute(
             sa.update(videos).where(videos.c.id == video_id, videos.c.state == int(expected)).values(**values)
         )
+        return result.rowcount > 0
+
+    async def rename(self, conn: AsyncConnection, ident: VideoId, name: str, now: datetime) -> bool:
+        where = videos.c.id == ident.id if ident.id is not None else videos.c.uuid == ident.uuid
+        result = await conn.execute(sa.update(videos).where(where).values(name=name, updated_at=now))
         return result.rowcount > 0
 
     async def set_duration(self, conn: AsyncConnection, video_id: int, duration_s: float) -> None:

@@ -10,10 +10,14 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr
 from offload.http.deps import AdminUser, ServicesDep, bearer_user, client_ip
 from offload.http.errors import BadParams, HttpProblem
 from offload.http.schemas import NoNul
+from offload.http.video_wire import channel_to_wire
 from offload.instance.accounts import InvalidGrant, User
 from offload.instance.media import media_of
 
 __all__ = ["router"]
+
+#: PeerTube's `USER_ROLE_LABELS`.
+_ROLES = {0: "Administrator", 1: "Moderator", 2: "User"}
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -67,8 +71,26 @@ async def _signed_in(request: Request, services: ServicesDep) -> User:
 @router.get("/users/me")
 async def me(request: Request, services: ServicesDep) -> dict[str, Any]:
     user = await _signed_in(request, services)
-    quota = await media_of(services).videos.limiter.quota_of(user.id)
-    return {"id": user.id, "username": user.username, "role": {"id": user.role}, "videoQuota": quota.quota, "videoQuotaDaily": quota.quota_daily}
+    media = media_of(services)
+    quota = await media.videos.limiter.quota_of(user.id)
+    channel = channel_to_wire(user.id, user.username, media.videos.public_url)
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": {"id": user.role, "label": _ROLES.get(user.role, "User")},
+        "videoQuota": quota.quota,
+        "videoQuotaDaily": quota.quota_daily,
+        "blocked": False,
+        "emailVerified": True,
+        "nsfwPolicy": "display",
+        "autoPlayVideo": True,
+        "adminFlags": 0,
+        "noWelcomeModal": True,
+        "noInstanceConfigWarningModal": True,
+        "noAccountSetupWarningModal": True,
+        "account": channel["ownerAccount"],
+        "videoChannels": [channel],
+    }
 
 
 @router.get("/users/me/video-quota-used")

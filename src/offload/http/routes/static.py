@@ -2,11 +2,12 @@
 
 Paths are PeerTube's, so players and tools built for it find the files:
 `/static/web-videos/<file>`, `/static/streaming-playlists/hls/<video uuid>/<file>` (VOD and live
-renditions alike) and `/lazy-static/previews/<file>`.
+renditions alike) and `/lazy-static/previews/<file>`; and each file's torrent, `/lazy-static/torrents/[hls/<video uuid>/]<file>.torrent`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from offload.domain.errors import NotFound
 from offload.http.deps import ServicesDep
 from offload.instance.media import media_of
 from offload.media.storage import mime_type
+from offload.media.torrents import make_torrent
 
 __all__ = ["router"]
 
@@ -67,6 +69,29 @@ async def hls_file(videoUUID: str, filename: str, services: ServicesDep) -> File
 @router.api_route("/lazy-static/previews/{filename}", methods=["GET", "HEAD"], include_in_schema=False)
 async def preview(filename: str, services: ServicesDep) -> FileResponse:
     return _serve(media_of(services).storage.previews_dir, filename)
+
+
+def _torrent(directory: Path, filename: str, web_seed: str) -> Response:
+    stem = filename.removesuffix(".torrent")
+    if stem == filename or not _NAME_RE.match(stem) or ".." in stem or not (directory / stem).is_file():
+        raise StaticFileNotFound()
+    return Response(make_torrent(directory / stem, name=stem, web_seed=web_seed), media_type="application/x-bittorrent", headers=_CORS)
+
+
+@router.get("/lazy-static/torrents/{filename}", include_in_schema=False)
+async def web_video_torrent(filename: str, services: ServicesDep) -> Response:
+    media = media_of(services)
+    seed = f"{media.videos.public_url}/static/web-videos/{filename.removesuffix('.torrent')}"
+    return await asyncio.to_thread(_torrent, media.storage.web_dir, filename, seed)
+
+
+@router.get("/lazy-static/torrents/hls/{videoUUID}/{filename}", include_in_schema=False)
+async def hls_torrent(videoUUID: str, filename: str, services: ServicesDep) -> Response:
+    if not _NAME_RE.match(videoUUID):
+        raise StaticFileNotFound()
+    media = media_of(services)
+    seed = f"{media.videos.public_url}/static/streaming-playlists/hls/{videoUUID}/{filename.removesuffix('.torrent')}"
+    return await asyncio.to_thread(_torrent, media.storage.hls_dir(videoUUID), filename, seed)
 
 
 @router.options("/static/web-videos/{filename}")

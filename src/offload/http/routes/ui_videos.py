@@ -22,6 +22,7 @@ from offload.http.services import Services
 from offload.http.ui.paging import Page, parse_start
 from offload.http.ui.render import UiRoute, render, render_fragment
 from offload.http.ui.session import CheckedForm, CsrfRejected, Session, set_flash
+from offload.http.video_wire import channel_name
 from offload.instance.media import media_of
 from offload.media.playlists import MASTER_PLAYLIST
 
@@ -91,6 +92,7 @@ async def _list_context(request: Request, services: Services, csrf: str) -> dict
     return {
         "rows": [(video, files, _STATE_CLASS.get(video.state, "pending")) for video, files in rows],
         "page": Page("/admin/videos", start, VIDEOS_PER_PAGE, total),
+        "channel_name": channel_name,
         "csrf": csrf,
     }
 

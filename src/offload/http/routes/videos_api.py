@@ -19,17 +19,17 @@ from starlette.types import Message
 
 from offload.domain.errors import ChunkTooLarge, FileTooLarge, Forbidden, PayloadTooLarge
 from offload.domain.uploads import UploadAllowance
-from offload.domain.videos import Video, VideoFile, parse_video_id
+from offload.domain.videos import Video, parse_video_id
 from offload.http.deps import AdminUser, ServicesDep
 from offload.http.errors import BadParams, HttpProblem
 from offload.http.multipart import parse_multipart
-from offload.http.wire import iso
+from offload.http.video_wire import CATEGORIES, LANGUAGES, LICENCES, PRIVACIES, video_to_wire
+from offload.instance.accounts import User
 from offload.instance.media import MediaPipeline, media_of
 from offload.instance.videos import UnreadableMedia, VideoDetails
-from offload.media.playlists import MASTER_PLAYLIST
 from offload.media.storage import disk_full_as_storage_full
 
-__all__ = ["router", "video_to_wire"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
 
@@ -46,66 +46,14 @@ _SIZE_DIGITS = 19
 # ---- wire shapes ----------------------------------------------------------------------------
 
 
-def _resolution(value: int) -> dict[str, Any]:
-    return {"id": value, "label": "Audio only" if value == 0 else f"{value}p"}
-
-
-def file_to_wire(file: VideoFile, video: Video, public_url: str) -> dict[str, Any]:
-    if file.kind == "hls":
-        base = f"{public_url}/static/streaming-playlists/hls/{video.uuid}"
-        url = f"{base}/{file.filename}"
-    else:
-        base = ""
-        url = f"{public_url}/static/web-videos/{file.filename}"
-    body: dict[str, Any] = {
-        "id": file.id,
-        "resolution": _resolution(file.resolution),
-        "size": file.size,
-        "fps": file.fps,
-        "width": file.width,
-        "height": file.height,
-        "hasAudio": file.has_audio,
-        "hasVideo": file.has_video,
-        "codecs": file.codecs,
-        "fileUrl": url,
-        "fileDownloadUrl": url,
-    }
-    if file.kind == "hls":
-        body["playlistUrl"] = f"{base}/{file.playlist_filename}"
-    return body
-
-
-def video_to_wire(video: Video, public_url: str, details: VideoDetails | None = None) -> dict[str, Any]:
-    preview = f"/lazy-static/previews/{video.preview_filename}" if video.preview_filename else None
-    body: dict[str, Any] = {
-        "id": video.id,
-        "uuid": video.uuid,
-        "shortUUID": video.short_uuid,
-        "name": video.name,
-        "duration": round(video.duration_s or 0),
-        "state": video.state.to_wire(),
-        "isLive": False,
-        "previewPath": preview,
-        "thumbnailPath": preview,
-        "createdAt": iso(video.created_at),
-        "updatedAt": iso(video.updated_at),
-        "publishedAt": iso(video.published_at) if video.published_at else None,
-    }
-    if details is not None:
-        by_quality = sorted(details.files, key=lambda f: (-f.resolution, -f.fps, f.id))
-        body["files"] = [file_to_wire(f, video, public_url) for f in by_quality if f.kind == "web"]
-        hls = [file_to_wire(f, video, public_url) for f in by_quality if f.kind == "hls"]
-        body["streamingPlaylists"] = (
-            [{"id": video.id, "type": 1, "playlistUrl": f"{public_url}/static/streaming-playlists/hls/{video.uuid}/{MASTER_PLAYLIST}", "files": hls}]
-            if hls
-            else []
-        )
-        # Offload extension: why transcoding failed, and the jobs behind the video.
-        body["transcodingError"] = video.error
-        body["jobs"] = [
-            {"uuid": j.uuid, "type": str(j.type), "state": j.state.to_wire(), "priority": j.priority, "failures": j.failures, "error": j.error}
-            for j in details.jobs
-        ]
+def _details_to_wire(details: VideoDetails, public_url: str) -> dict[str, Any]:
+    body = video_to_wire(details.video, public_url, details.files)
+    # Offload extension: why transcoding failed, and the jobs behind the video.
+    body["transcodingError"] = details.video.error
+    body["jobs"] = [
+        {"uuid": j.uuid, "type": str(j.type), "state": j.state.to_wire(), "priority": j.priority, "failures": j.failures, "error": j.error}
+        for j in details.jobs
+    ]
     return body
 
 
@@ -117,6 +65,42 @@ def _name(raw: object, field: str = "name") -> str:
     if not isinstance(raw, str) or not 3 <= len(raw.strip()) <= 120 or "\x00" in raw:
         raise BadParams(field, messages={field: "a name of 3 to 120 characters is required"})
     return raw.strip()
+
+
+def _optional_int(fields: dict[str, Any], field: str) -> int | None:
+    raw = fields.get(field)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)  # a JSON body's number
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not re.fullmatch(r"[0-9]{1,10}", raw):
+        raise BadParams(field)
+    return int(raw)
+
+
+async def _checked_attributes(fields: dict[str, Any], user: User, services: ServicesDep) -> int:
+    """PeerTube's checks on an upload's other attributes; the id of the channel's owner.
+
+    Only the channel is kept (it says whose video it is): the rest is checked so a client
+    learns of a mistake as PeerTube would tell it, then left out (see video_wire).
+    `channelId` may be left out, meaning the uploader's own channel.
+    """
+    for field, allowed in (("privacy", PRIVACIES), ("category", CATEGORIES), ("licence", LICENCES)):
+        value = _optional_int(fields, field)
+        if value is not None and value not in allowed:
+            raise BadParams(field)
+    language = fields.get("language")
+    if language and (not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", language)):
+        raise BadParams("language")
+    channel_id = _optional_int(fields, "channelId") if "channelId" in fields else user.id
+    if channel_id is None:
+        raise BadParams("channelId")
+    owner = user if channel_id == user.id else await services.accounts.get_user(channel_id)
+    if owner is None:
+        raise HttpProblem(400, 'Unknown video "video channel" for this instance.')
+    if owner.id != user.id and not user.is_admin:
+        raise HttpProblem(400, 'Unknown video "video channel" for this account.')
+    return owner.id
 
 
 def _size(raw: str, field: str) -> int:
@@ -155,6 +139,26 @@ async def list_videos(request: Request, services: ServicesDep) -> dict[str, Any]
     media = media_of(services)
     total, page = await media.videos.list(start, count, sort)
     return {"total": total, "data": [video_to_wire(v, media.videos.public_url) for v, _ in page]}
+
+
+@router.get("/categories")
+async def categories() -> dict[int, str]:
+    return CATEGORIES
+
+
+@router.get("/licences")
+async def licences() -> dict[int, str]:
+    return LICENCES
+
+
+@router.get("/languages")
+async def languages() -> dict[str, str]:
+    return LANGUAGES
+
+
+@router.get("/privacies")
+async def privacies() -> dict[int, str]:
+    return PRIVACIES
 
 
 def _ident(videoId: str) -> Any:
@@ -212,6 +216,7 @@ async def upload(request: Request, user: AdminUser, services: ServicesDep) -> di
         raise
     try:
         name = _name(form.fields.get("name"))
+        owner_id = await _checked_attributes(form.fields, user, services)
         unexpected = set(form.files) - {"videofile", "previewfile"}
         if unexpected:
             raise BadParams(*sorted(unexpected), messages={f: "Unexpected file field" for f in unexpected})
@@ -223,7 +228,7 @@ async def upload(request: Request, user: AdminUser, services: ServicesDep) -> di
                 media=form.files["videofile"],
                 original_filename="",
                 preview=form.files.get("previewfile"),
-                owner_id=user.id,
+                owner_id=owner_id,
             )
         except UnreadableMedia as exc:
             raise _unreadable(exc) from exc
@@ -268,6 +273,7 @@ async def start_resumable(request: Request, user: AdminUser, services: ServicesD
     if not isinstance(filename, str) or not 1 <= len(filename) <= 300 or "\x00" in filename:
         raise BadParams("filename")
     name = _name(body.get("name"))
+    await _checked_attributes(body, user, services)
     size = _size(request.headers.get("x-upload-content-length", ""), "X-Upload-Content-Length")
     if size < 1:
         raise BadParams("X-Upload-Content-Length", messages={"X-Upload-Content-Length": "the file size is required"})
@@ -340,7 +346,32 @@ async def cancel_resumable(request: Request, user: AdminUser, services: Services
 async def get_video(videoId: str, services: ServicesDep) -> dict[str, Any]:
     media = media_of(services)
     details = await media.videos.details(_ident(videoId))
-    return video_to_wire(details.video, media.videos.public_url, details)
+    return _details_to_wire(details, media.videos.public_url)
+
+
+@router.put("/{videoId}", status_code=204)
+async def update_video(videoId: str, request: Request, user: AdminUser, services: ServicesDep) -> Response:
+    """PeerTube's update, as JSON or a form: the name may change, the rest is checked as on upload."""
+    ident = _ident(videoId)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            fields = await request.json()
+        except ValueError as exc:
+            raise BadParams("body", messages={"body": "a JSON object is expected"}) from exc
+    else:
+        form = await parse_multipart(request, media_of(services).storage.upload_tmp_dir)
+        form.cleanup()  # thumbnails and previews are not kept
+        fields = form.fields
+    if not isinstance(fields, dict):
+        raise BadParams("body", messages={"body": "a JSON object is expected"})
+    name = _name(fields["name"]) if "name" in fields else None
+    await _checked_attributes(fields, user, services)
+    media = media_of(services)
+    if name is None:
+        await media.videos.get(ident)  # still a 404 for an unknown video
+    else:
+        await media.videos.rename(ident, name)
+    return Response(status_code=204)
 
 
 @router.delete("/{videoId}", status_code=204)
