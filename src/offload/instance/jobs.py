@@ -255,8 +255,14 @@ class JobService:
         """Pick and accept up to `max_jobs` of the best PENDING jobs in one transaction: Offload's
         atomic alternative to request + accept, with no race to lose. A runner that declares a
         `max_resolution` gets only jobs producing at most that height (or no picture at all).
-        Returns each job with its one-attempt token."""
+        Returns each job with its one-attempt token.
+
+        Most claims of an idle fleet find nothing: a plain read says so first, so that they
+        neither queue for SQLite's one writer nor row-lock anything on PostgreSQL."""
         now = self.now()
+        async with self.db.read() as conn:
+            if not await self.repo.any_claimable(conn, job_types, now, max_resolution):
+                return []
         claimed: list[tuple[Job, str]] = []
         async with self.db.write() as conn:
             for job_id in await self.repo.lock_available(conn, job_types, max_jobs, now, max_resolution):

@@ -29,6 +29,17 @@ def on_offer(now: datetime) -> Any:
     return sa.or_(_j.c.not_before.is_(None), _j.c.not_before <= now)
 
 
+def _claimable(types: Sequence[str] | None, now: datetime, max_resolution: int | None) -> list[Any]:
+    """The WHERE of a claim: PENDING, on offer to remote runners, of `types`, producing at
+    most `max_resolution` (or no picture at all)."""
+    where = [_j.c.state == int(JobState.PENDING), on_offer(now), _REMOTE]
+    if types is not None:
+        where.append(_j.c.type.in_(list(types)))
+    if max_resolution is not None:
+        where.append(sa.or_(_j.c.resolution.is_(None), _j.c.resolution <= max_resolution))
+    return where
+
+
 def row_to_job(row: Any) -> Job:
     m = row._mapping
     return Job(
@@ -143,13 +154,14 @@ class JobRepository:
         On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets concurrent claims take different jobs
         instead of queueing on the same rows; SQLite needs no lock (one writer at a time).
         """
-        query = sa.select(_j.c.id).where(_j.c.state == int(JobState.PENDING), on_offer(now), _REMOTE)
-        if types is not None:
-            query = query.where(_j.c.type.in_(list(types)))
-        if max_resolution is not None:
-            query = query.where(sa.or_(_j.c.resolution.is_(None), _j.c.resolution <= max_resolution))
+        query = sa.select(_j.c.id).where(*_claimable(types, now, max_resolution))
         query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit).with_for_update(skip_locked=True, of=_j)
         return [row.id for row in (await conn.execute(query)).all()]
+
+    async def any_claimable(self, conn: AsyncConnection, types: Sequence[str] | None, now: datetime, max_resolution: int | None = None) -> bool:
+        """Whether `lock_available` would find a job, by a plain read that locks nothing."""
+        query = sa.select(_j.c.id).where(*_claimable(types, now, max_resolution)).limit(1)
+        return (await conn.execute(query)).first() is not None
 
     async def list_children(self, conn: AsyncConnection, parent_id: int) -> list[Job]:
         rows = (await conn.execute(sa.select(_j).where(_j.c.parent_id == parent_id).order_by(_j.c.id))).all()
