@@ -12,7 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from offload.domain.jobs import Job, JobAttempt, JobSpec, JobState, JobType, output_resolution
+from offload.domain.jobs import (
+    TERMINAL_STATES,
+    Job,
+    JobAttempt,
+    JobSpec,
+    JobState,
+    JobType,
+    output_resolution,
+)
 from offload.store.tables import job_attempts, runner_jobs, runners, video_jobs
 
 __all__ = ["JobListQuery", "JobRepository", "on_offer", "row_to_job"]
@@ -399,6 +407,15 @@ class JobRepository:
             .values(ended_at=now, outcome=outcome, message=message[:5000] if message else None)
         )
         return result.rowcount > 0
+
+    async def prune_attempts(self, conn: AsyncConnection, ended_before: datetime, limit: int) -> int:
+        """Delete up to `limit` attempts of finished jobs that ended before `ended_before`,
+        oldest first; returns how many went."""
+        a = job_attempts
+        finished = sa.exists().where(_j.c.id == a.c.job_id, _j.c.state.in_([int(s) for s in TERMINAL_STATES]))
+        batch = sa.select(a.c.id).where(a.c.ended_at < ended_before, finished).order_by(a.c.ended_at).limit(limit)
+        result = await conn.execute(sa.delete(a).where(a.c.id.in_(batch.scalar_subquery())))
+        return result.rowcount
 
     async def list_attempts(self, conn: AsyncConnection, job_id: int) -> list[JobAttempt]:
         columns = [getattr(job_attempts.c, name) for name in JobAttempt.__slots__]
