@@ -80,6 +80,9 @@ class InstanceSettings(BaseSettings):
     #: free locks only once its own lock connection has been up this long (seconds), the time
     #: the others need to take theirs again after a database restart.
     process_lock_grace_s: float = 10.0
+    #: The attempts of a finished job (their runner, outcome, message: the admin's history) are
+    #: pruned by the watchdog once they ended this long ago (seconds).
+    attempt_retention_s: float = Field(default=30 * 24 * 3600.0, gt=0)
     #: SQLite: how long a write waits for a lock another process holds (the admin CLI, a
     #: backup) before it fails with 503.
     sqlite_busy_timeout_s: float = 30.0

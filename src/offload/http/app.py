@@ -115,6 +115,7 @@ def create_app(
             handlers,
             stalled_thresholds_s=settings.stalled_thresholds_s,
             stalled_completing_s=settings.stalled_completing_s,
+            attempt_retention_s=settings.attempt_retention_s,
             process_timeout_s=settings.effective_process_timeout_s,
             process_lock_grace_s=settings.process_lock_grace_s,
             success_wait_s=settings.success_wait_s,

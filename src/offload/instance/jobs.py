@@ -68,6 +68,8 @@ PARENT_ERROR = "Parent error"
 #: these waits (doubling).
 COMMIT_RETRY_FIRST_S = 0.5
 COMMIT_RETRY_MAX_S = 10.0
+#: Attempts one watchdog pass prunes at most (a pass every 30 s forgets ~2.9 M a day).
+PRUNE_BATCH = 1000
 
 
 def _backoff_end(now: datetime, delay_s: float) -> datetime | None:
@@ -120,6 +122,7 @@ class JobService:
         *,
         stalled_thresholds_s: Mapping[str, float],
         stalled_completing_s: float,
+        attempt_retention_s: float = 30 * 24 * 3600.0,
         success_wait_s: float = 30.0,
         process_timeout_s: float = 90.0,
         staging_dir: Path,
@@ -138,6 +141,8 @@ class JobService:
         self.stalled_thresholds_s = dict(stalled_thresholds_s)
         self.stalled_completing = timedelta(seconds=stalled_completing_s)
         self.success_wait_s = success_wait_s
+        #: Attempts of finished jobs that ended longer ago than this are pruned.
+        self.attempt_retention = timedelta(seconds=attempt_retention_s)
         #: Where a success's files wait for their completion (same filesystem as the uploads).
         self.staging = CompletionStaging(staging_dir)
         #: This instance process, owner of the completions it runs (`runner_jobs.completing_by`).
@@ -258,8 +263,14 @@ class JobService:
         """Pick and accept up to `max_jobs` of the best PENDING jobs in one transaction: Offload's
         atomic alternative to request + accept, with no race to lose. A runner that declares a
         `max_resolution` gets only jobs producing at most that height (or no picture at all).
-        Returns each job with its one-attempt token."""
+        Returns each job with its one-attempt token.
+
+        Most claims of an idle fleet find nothing: a plain read says so first, so that they
+        neither queue for SQLite's one writer nor row-lock anything on PostgreSQL."""
         now = self.now()
+        async with self.db.read() as conn:
+            if not await self.repo.any_claimable(conn, job_types, now, max_resolution):
+                return []
         claimed: list[tuple[Job, str]] = []
         async with self.db.write() as conn:
             for job_id in await self.repo.lock_available(conn, job_types, max_jobs, now, max_resolution):
@@ -512,7 +523,14 @@ class JobService:
         for job in lost:
             await self._fail_completion(job, COMPLETION_LOST, counts=True, outcome="lost", idle_since=completing_cutoff)
             moved += 1
+        await self.prune_attempts()
         return moved
+
+    async def prune_attempts(self) -> int:
+        """Forget attempts of finished jobs past the retention, one bounded batch per watchdog
+        pass: a short write, however much history has piled up."""
+        async with self.db.write() as conn:
+            return await self.repo.prune_attempts(conn, self.now() - self.attempt_retention, PRUNE_BATCH)
 
     # ---- instance processes ---------------------------------------------------------------
 

@@ -26,6 +26,9 @@ class RunnerService:
         self.now = now
         self.repo = RunnerRepository()
         self.last_contact_interval = timedelta(seconds=last_contact_interval_s)
+        #: When this process last wrote each runner's contact: a runner's calls arriving
+        #: together all read the same stale row, and only the first of them may write.
+        self._contact_written: dict[int, datetime] = {}
 
     # ---- registration tokens --------------------------------------------------------------
 
@@ -89,11 +92,13 @@ class RunnerService:
         runner = await self.authenticate(runner_token)
         async with self.db.write() as conn:
             await self.repo.delete(conn, runner.id)
+        self._contact_written.pop(runner.id, None)
 
     async def delete(self, runner_id: int) -> None:
         async with self.db.write() as conn:
             if not await self.repo.delete(conn, runner_id):
                 raise RunnerNotFound()
+        self._contact_written.pop(runner_id, None)
 
     async def list(self, start: int, count: int, descending: bool) -> tuple[int, list[Runner]]:
         async with self.db.read() as conn:
@@ -108,18 +113,28 @@ class RunnerService:
             return await self.repo.processing_counts(conn)
 
     async def touch(self, runner: Runner, ip: str | None, version: str | None = None) -> None:
-        """Record contact: written at most once per interval so busy runners cost no writes."""
+        """Record contact: written at most once per interval (per process) so busy runners
+        cost no writes."""
         now = self.now()
-        stale = runner.last_contact <= now - self.last_contact_interval
+        written = max(runner.last_contact, self._contact_written.get(runner.id, runner.last_contact))
+        stale = written <= now - self.last_contact_interval
         version_changed = version is not None and version != runner.version
         if not stale and not version_changed:
             return
-        async with self.db.write() as conn:
-            if stale:
-                await self.repo.touch_contact(conn, runner.id, ip, now, now - self.last_contact_interval)
-            if version_changed:
-                assert version is not None
-                await self.repo.set_version(conn, runner.id, version, now)
+        if stale:
+            # Claimed before the first await: the runner's other calls in flight skip it.
+            self._contact_written[runner.id] = now
+        try:
+            async with self.db.write() as conn:
+                if stale:
+                    await self.repo.touch_contact(conn, runner.id, ip, now, now - self.last_contact_interval)
+                if version_changed:
+                    assert version is not None
+                    await self.repo.set_version(conn, runner.id, version, now)
+        except BaseException:
+            if stale and self._contact_written.get(runner.id) == now:
+                del self._contact_written[runner.id]  # not written after all: the next call tries
+            raise
 
 
 def _same(a: str, b: str) -> bool:

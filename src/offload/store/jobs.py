@@ -12,7 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from offload.domain.jobs import Job, JobAttempt, JobSpec, JobState, JobType, output_resolution
+from offload.domain.jobs import (
+    TERMINAL_STATES,
+    Job,
+    JobAttempt,
+    JobSpec,
+    JobState,
+    JobType,
+    output_resolution,
+)
 from offload.store.tables import job_attempts, runner_jobs, runners, video_jobs
 
 __all__ = ["JobListQuery", "JobRepository", "on_offer", "row_to_job"]
@@ -27,6 +35,17 @@ _REMOTE = ~sa.exists().where(video_jobs.c.job_id == _j.c.id, video_jobs.c.local.
 def on_offer(now: datetime) -> Any:
     """A PENDING job is on offer unless it is still backing off after a failure."""
     return sa.or_(_j.c.not_before.is_(None), _j.c.not_before <= now)
+
+
+def _claimable(types: Sequence[str] | None, now: datetime, max_resolution: int | None) -> list[Any]:
+    """The WHERE of a claim: PENDING, on offer to remote runners, of `types`, producing at
+    most `max_resolution` (or no picture at all)."""
+    where = [_j.c.state == int(JobState.PENDING), on_offer(now), _REMOTE]
+    if types is not None:
+        where.append(_j.c.type.in_(list(types)))
+    if max_resolution is not None:
+        where.append(sa.or_(_j.c.resolution.is_(None), _j.c.resolution <= max_resolution))
+    return where
 
 
 def row_to_job(row: Any) -> Job:
@@ -143,13 +162,14 @@ class JobRepository:
         On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets concurrent claims take different jobs
         instead of queueing on the same rows; SQLite needs no lock (one writer at a time).
         """
-        query = sa.select(_j.c.id).where(_j.c.state == int(JobState.PENDING), on_offer(now), _REMOTE)
-        if types is not None:
-            query = query.where(_j.c.type.in_(list(types)))
-        if max_resolution is not None:
-            query = query.where(sa.or_(_j.c.resolution.is_(None), _j.c.resolution <= max_resolution))
+        query = sa.select(_j.c.id).where(*_claimable(types, now, max_resolution))
         query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit).with_for_update(skip_locked=True, of=_j)
         return [row.id for row in (await conn.execute(query)).all()]
+
+    async def any_claimable(self, conn: AsyncConnection, types: Sequence[str] | None, now: datetime, max_resolution: int | None = None) -> bool:
+        """Whether `lock_available` would find a job, by a plain read that locks nothing."""
+        query = sa.select(_j.c.id).where(*_claimable(types, now, max_resolution)).limit(1)
+        return (await conn.execute(query)).first() is not None
 
     async def list_children(self, conn: AsyncConnection, parent_id: int) -> list[Job]:
         rows = (await conn.execute(sa.select(_j).where(_j.c.parent_id == parent_id).order_by(_j.c.id))).all()
@@ -387,6 +407,15 @@ class JobRepository:
             .values(ended_at=now, outcome=outcome, message=message[:5000] if message else None)
         )
         return result.rowcount > 0
+
+    async def prune_attempts(self, conn: AsyncConnection, ended_before: datetime, limit: int) -> int:
+        """Delete up to `limit` attempts of finished jobs that ended before `ended_before`,
+        oldest first; returns how many went."""
+        a = job_attempts
+        finished = sa.exists().where(_j.c.id == a.c.job_id, _j.c.state.in_([int(s) for s in TERMINAL_STATES]))
+        batch = sa.select(a.c.id).where(a.c.ended_at < ended_before, finished).order_by(a.c.ended_at).limit(limit)
+        result = await conn.execute(sa.delete(a).where(a.c.id.in_(batch.scalar_subquery())))
+        return result.rowcount
 
     async def list_attempts(self, conn: AsyncConnection, job_id: int) -> list[JobAttempt]:
         columns = [getattr(job_attempts.c, name) for name in JobAttempt.__slots__]

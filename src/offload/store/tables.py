@@ -165,7 +165,8 @@ job_attempts = sa.Table(
     # Kept even after the runner is deleted, so history stays readable.
     sa.Column("runner_name", sa.String(100), nullable=True),
     sa.Column("started_at", UTCDateTime, nullable=False),
-    sa.Column("ended_at", UTCDateTime, nullable=True),
+    # Indexed: the dashboard counts the last hour's failures, the watchdog prunes old ones.
+    sa.Column("ended_at", UTCDateTime, nullable=True, index=True),
     #: completed, errored, aborted, stalled, cancelled, refused, lost (NULL while running)
     sa.Column("outcome", sa.String(20), nullable=True),
     sa.Column("message", sa.String(5000), nullable=True),
