@@ -58,7 +58,11 @@ def maybe_pg() -> Iterator[PgCluster | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--quick", action="store_true", help="about a minute: smaller sizes, keeps the harness alive in CI")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="about a minute: smaller sizes, keeps the harness alive in CI",
+    )
     args = parser.parse_args()
     quick = args.quick
     console = Console(width=200)
@@ -67,16 +71,24 @@ def main() -> None:
     started = time.perf_counter()
     try:
         with maybe_pg() as cluster:
-            databases: dict[str, DbFactory] = {"sqlite": lambda d: f"sqlite+aiosqlite:///{d / 'offload.db'}"}
+            databases: dict[str, DbFactory] = {
+                "sqlite": lambda d: f"sqlite+aiosqlite:///{d / 'offload.db'}"
+            }
             if cluster is not None:
                 databases["postgres"] = lambda _d, c=cluster: c.url(c.create_database())
             else:
-                console.print("[yellow]PostgreSQL binaries not found: PostgreSQL rows skipped[/yellow]")
+                console.print(
+                    "[yellow]PostgreSQL binaries not found: PostgreSQL rows skipped[/yellow]"
+                )
             runner_counts = [1, 10] if quick else [1, 10, 100]
-            rows += asyncio.run(dispatch_throughput(databases, runner_counts, jobs=60 if quick else 300, work=work))
+            rows += asyncio.run(
+                dispatch_throughput(databases, runner_counts, jobs=60 if quick else 300, work=work)
+            )
             rows += dispatch_latency(samples=10 if quick else 200, work=work)
             sizes = [1_000, 10_000] if quick else [1_000, 100_000, 1_000_000]
-            rows += asyncio.run(scale_with_history(databases, sizes, samples=30 if quick else 200, work=work))
+            rows += asyncio.run(
+                scale_with_history(databases, sizes, samples=30 if quick else 200, work=work)
+            )
             rows += asyncio.run(connected_runners(50 if quick else 1000, work))
         # No database choice in these: they measure the runner, the file paths and the HTTP intake.
         rows += runner_overhead(clip_s=4 if quick else 20, repeats=1 if quick else 3, work=work)
@@ -89,12 +101,24 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"{'quick' if quick else 'full'}-{stamp}.json"
-    out.write_text(json.dumps({"machine": machine(), "quick": quick, "elapsed_s": round(elapsed, 1), "rows": [asdict(r) for r in rows]}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "quick": quick,
+                "elapsed_s": round(elapsed, 1),
+                "rows": [asdict(r) for r in rows],
+            },
+            indent=2,
+        )
+    )
     console.print(f"results written to {out}")
 
 
 def print_table(console: Console, rows: list[Row], quick: bool, elapsed: float) -> None:
-    table = Table(title=f"Offload benchmarks ({'quick' if quick else 'full'}) on {machine()}", show_lines=True)
+    table = Table(
+        title=f"Offload benchmarks ({'quick' if quick else 'full'}) on {machine()}", show_lines=True
+    )
     table.add_column("benchmark")
     table.add_column("case")
     table.add_column("figures")

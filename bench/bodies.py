@@ -64,7 +64,9 @@ async def _oversized_bodies(clients: int, body_mib: int, rounds: int, work: Path
             sent = 0
             started = time.perf_counter()
             for _ in range(rounds):
-                results = await asyncio.gather(*(_post(url, case, body_mib * _MIB) for _ in range(clients)))
+                results = await asyncio.gather(
+                    *(_post(url, case, body_mib * _MIB) for _ in range(clients))
+                )
                 answers.update(status for status, _ in results)
                 sent += sum(n for _, n in results)
             elapsed = time.perf_counter() - started
@@ -76,7 +78,9 @@ async def _oversized_bodies(clients: int, body_mib: int, rounds: int, work: Path
                         "instance idle MiB": _mib(idle_kib),
                         "instance peak MiB": _mib(peak_rss_kib(proc.pid)),
                         "instance after MiB": _mib(rss_kib(proc.pid)),
-                        "answers": ", ".join(f"{status} × {n}" for status, n in sorted(answers.items())),
+                        "answers": ", ".join(
+                            f"{status} × {n}" for status, n in sorted(answers.items())
+                        ),
                         "client MiB sent": round(sent / _MIB, 1),
                         "s": round(elapsed, 2),
                     },
@@ -98,12 +102,27 @@ def _cases(runner_token: str, size: int) -> list[_Case]:
     ).encode()
     success = f"/api/v1/runners/jobs/{uuid.uuid4()}/success"
     return [
-        _Case("JSON register, declared", "/api/v1/runners/register", {"Content-Type": "application/json", "Content-Length": str(size)}, json_start, False),
-        _Case("JSON register, chunked", "/api/v1/runners/register", {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}, json_start, True),
+        _Case(
+            "JSON register, declared",
+            "/api/v1/runners/register",
+            {"Content-Type": "application/json", "Content-Length": str(size)},
+            json_start,
+            False,
+        ),
+        _Case(
+            "JSON register, chunked",
+            "/api/v1/runners/register",
+            {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+            json_start,
+            True,
+        ),
         _Case(
             "multipart success, unknown job",
             success,
-            {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(size)},
+            {
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(size),
+            },
             multipart_start,
             False,
         ),
@@ -124,11 +143,17 @@ def _pieces(case: _Case, size: int) -> Iterator[bytes]:
 async def _post(url: str, case: _Case, size: int) -> tuple[str, int]:
     """Stream one body until the instance answers; (its status, or how it ended; bytes sent)."""
     parts = urlsplit(url)
-    head = f"POST {case.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in case.head.items()) + "\r\n"
+    head = (
+        f"POST {case.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in case.head.items())
+        + "\r\n"
+    )
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     sent = 0
     try:
-        answer = asyncio.ensure_future(asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _CLIENT_TIMEOUT_S))
+        answer = asyncio.ensure_future(
+            asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _CLIENT_TIMEOUT_S)
+        )
         writer.write(head.encode())
         try:
             for piece in _pieces(case, size):

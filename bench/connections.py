@@ -38,7 +38,13 @@ async def connected_runners(count: int, work: Path) -> list[Row]:
             async def connect() -> None:
                 async with sem:
                     c = socketio.AsyncClient(reconnection=False)
-                    await c.connect(url, namespaces=["/runners"], transports=["websocket"], auth={"runnerToken": token}, wait_timeout=30)
+                    await c.connect(
+                        url,
+                        namespaces=["/runners"],
+                        transports=["websocket"],
+                        auth={"runnerToken": token},
+                        wait_timeout=30,
+                    )
                     clients.append(c)
 
             t0 = time.perf_counter()

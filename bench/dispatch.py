@@ -22,7 +22,9 @@ _FILE = b"\0" * 4096
 
 
 async def _register(client: httpx.AsyncClient, admin_token: str, name: str) -> str:
-    tokens = await client.get("/api/v1/runners/registration-tokens", headers={"Authorization": f"Bearer {admin_token}"})
+    tokens = await client.get(
+        "/api/v1/runners/registration-tokens", headers={"Authorization": f"Bearer {admin_token}"}
+    )
     reg = tokens.json()["data"][0]["registrationToken"]
     r = await client.post("/api/v1/runners/register", json={"registrationToken": reg, "name": name})
     r.raise_for_status()
@@ -36,29 +38,58 @@ async def _timed(latencies: dict[str, list[float]], name: str, call: Any) -> htt
     return response
 
 
-async def _finish(client: httpx.AsyncClient, token: str, job: dict[str, Any], latencies: dict[str, list[float]], done: list[int]) -> None:
+async def _finish(
+    client: httpx.AsyncClient,
+    token: str,
+    job: dict[str, Any],
+    latencies: dict[str, list[float]],
+    done: list[int],
+) -> None:
     """One progress update, then success with a 4 KiB file: the rest of a job, however taken."""
     auth = {"runnerToken": token, "jobToken": job["jobToken"]}
-    await _timed(latencies, "update", client.post(f"/api/v1/runners/jobs/{job['uuid']}/update", files={"progress": (None, "50"), **{k: (None, v) for k, v in auth.items()}}))
+    await _timed(
+        latencies,
+        "update",
+        client.post(
+            f"/api/v1/runners/jobs/{job['uuid']}/update",
+            files={"progress": (None, "50"), **{k: (None, v) for k, v in auth.items()}},
+        ),
+    )
     s = await _timed(
         latencies,
         "success",
-        client.post(f"/api/v1/runners/jobs/{job['uuid']}/success", data=auth, files={"payload[videoFile]": ("out.mp4", _FILE)}),
+        client.post(
+            f"/api/v1/runners/jobs/{job['uuid']}/success",
+            data=auth,
+            files={"payload[videoFile]": ("out.mp4", _FILE)},
+        ),
     )
     if s.status_code == 204:
         done.append(1)
 
 
-async def _simulated_runner(client: httpx.AsyncClient, token: str, latencies: dict[str, list[float]], done: list[int]) -> None:
+async def _simulated_runner(
+    client: httpx.AsyncClient, token: str, latencies: dict[str, list[float]], done: list[int]
+) -> None:
     """request → accept → one progress update → success with a 4 KiB file, until none left."""
     while True:
-        r = await _timed(latencies, "request", client.post("/api/v1/runners/jobs/request", json={"runnerToken": token}))
+        r = await _timed(
+            latencies,
+            "request",
+            client.post("/api/v1/runners/jobs/request", json={"runnerToken": token}),
+        )
         available = r.json()["availableJobs"]
         if not available:
             return
         accepted = None
         for job in available:
-            a = await _timed(latencies, "accept", client.post(f"/api/v1/runners/jobs/{job['uuid']}/accept", json={"runnerToken": token}))
+            a = await _timed(
+                latencies,
+                "accept",
+                client.post(
+                    f"/api/v1/runners/jobs/{job['uuid']}/accept", json={"runnerToken": token}
+                ),
+            )
             if a.status_code == 200:
                 accepted = a.json()["job"]
                 break
@@ -66,10 +97,16 @@ async def _simulated_runner(client: httpx.AsyncClient, token: str, latencies: di
             await _finish(client, token, accepted, latencies, done)
 
 
-async def _claiming_runner(client: httpx.AsyncClient, token: str, latencies: dict[str, list[float]], done: list[int]) -> None:
+async def _claiming_runner(
+    client: httpx.AsyncClient, token: str, latencies: dict[str, list[float]], done: list[int]
+) -> None:
     """Offload's claim (pick + accept in one call) → one progress update → success, until none left."""
     while True:
-        r = await _timed(latencies, "claim", client.post("/api/v1/runners/jobs/claim", json={"runnerToken": token}))
+        r = await _timed(
+            latencies,
+            "claim",
+            client.post("/api/v1/runners/jobs/claim", json={"runnerToken": token}),
+        )
         claimed = r.json()["jobs"]
         if not claimed:
             return
@@ -77,12 +114,22 @@ async def _claiming_runner(client: httpx.AsyncClient, token: str, latencies: dic
 
 
 #: How simulated runners take jobs: PeerTube's two calls, or Offload's one.
-MODES = {"request+accept": (_simulated_runner, ("request", "accept")), "claim": (_claiming_runner, ("claim",))}
+MODES = {
+    "request+accept": (_simulated_runner, ("request", "accept")),
+    "claim": (_claiming_runner, ("claim",)),
+}
 
 DbFactory = Callable[[Path], str]
 
 
-async def _throughput_case(db_factory: DbFactory, runners: int, jobs: int, work: Path, label: str, mode: str = "request+accept") -> Row:
+async def _throughput_case(
+    db_factory: DbFactory,
+    runners: int,
+    jobs: int,
+    work: Path,
+    label: str,
+    mode: str = "request+accept",
+) -> Row:
     runner_loop, take_calls = MODES[mode]
     data_dir = work / f"tp-{label}-{runners}-{mode.replace('+', '-')}"
     data_dir.mkdir(parents=True)
@@ -91,13 +138,19 @@ async def _throughput_case(db_factory: DbFactory, runners: int, jobs: int, work:
     with serve_subprocess(data_dir, url_for_db) as (url, _proc, admin):
         limits = httpx.Limits(max_connections=runners + 10, max_keepalive_connections=runners + 10)
         async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-            tokens = [await _register(client, admin, f"bench-{label}-{runners}-{i}") for i in range(runners)]
+            tokens = [
+                await _register(client, admin, f"bench-{label}-{runners}-{i}")
+                for i in range(runners)
+            ]
             latencies: dict[str, list[float]] = {}
             done: list[int] = []
             t0 = time.perf_counter()
             await asyncio.gather(*(runner_loop(client, t, latencies, done) for t in tokens))
             elapsed = time.perf_counter() - t0
-    metrics: dict[str, float | int | str] = {"jobs/s": round(len(done) / elapsed, 1), "jobs": len(done)}
+    metrics: dict[str, float | int | str] = {
+        "jobs/s": round(len(done) / elapsed, 1),
+        "jobs": len(done),
+    }
     for call in (*take_calls, "update", "success"):
         values = latencies.get(call, [])
         metrics[f"{call} p50 ms"] = round(percentile(values, 50), 1)
@@ -111,7 +164,13 @@ async def _throughput_case(db_factory: DbFactory, runners: int, jobs: int, work:
     )
 
 
-async def dispatch_throughput(databases: dict[str, DbFactory], runner_counts: list[int], jobs: int, work: Path, modes: tuple[str, ...] = tuple(MODES)) -> list[Row]:
+async def dispatch_throughput(
+    databases: dict[str, DbFactory],
+    runner_counts: list[int],
+    jobs: int,
+    work: Path,
+    modes: tuple[str, ...] = tuple(MODES),
+) -> list[Row]:
     rows = []
     for label, factory in databases.items():
         for n in runner_counts:
@@ -139,19 +198,30 @@ async def _latency(inst: Any, samples: int) -> list[Row]:
         async def _on_jobs() -> None:
             woke.set()
 
-        await sio.connect(inst.url, namespaces=["/runners"], transports=["websocket"], auth={"runnerToken": token})
+        await sio.connect(
+            inst.url, namespaces=["/runners"], transports=["websocket"], auth={"runnerToken": token}
+        )
         totals, pings = [], []
         loop = asyncio.get_running_loop()
         for _ in range(samples):
             woke.clear()
             t0 = time.perf_counter()
-            spec = JobSpec(JobType.VOD_WEB_VIDEO, {"input": {}, "output": {"resolution": 240, "fps": 25}}, {}, 100)
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(inst.services.jobs.enqueue([spec]), inst.loop))
+            spec = JobSpec(
+                JobType.VOD_WEB_VIDEO,
+                {"input": {}, "output": {"resolution": 240, "fps": 25}},
+                {},
+                100,
+            )
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(inst.services.jobs.enqueue([spec]), inst.loop)
+            )
             await asyncio.wait_for(woke.wait(), timeout=10)
             t_ping = time.perf_counter()
             r = await client.post("/api/v1/runners/jobs/request", json={"runnerToken": token})
             job = r.json()["availableJobs"][0]
-            a = await client.post(f"/api/v1/runners/jobs/{job['uuid']}/accept", json={"runnerToken": token})
+            a = await client.post(
+                f"/api/v1/runners/jobs/{job['uuid']}/accept", json={"runnerToken": token}
+            )
             assert a.status_code == 200
             t1 = time.perf_counter()
             totals.append((t1 - t0) * 1000)
@@ -181,7 +251,9 @@ async def _latency(inst: Any, samples: int) -> list[Row]:
     ]
 
 
-async def scale_with_history(databases: dict[str, DbFactory], history_sizes: list[int], samples: int, work: Path) -> list[Row]:
+async def scale_with_history(
+    databases: dict[str, DbFactory], history_sizes: list[int], samples: int, work: Path
+) -> list[Row]:
     rows = []
     for label, factory in databases.items():
         p50s: dict[int, float] = {}
@@ -196,10 +268,15 @@ async def scale_with_history(databases: dict[str, DbFactory], history_sizes: lis
                     req, acc = [], []
                     for _ in range(samples):
                         t0 = time.perf_counter()
-                        r = await client.post("/api/v1/runners/jobs/request", json={"runnerToken": token})
+                        r = await client.post(
+                            "/api/v1/runners/jobs/request", json={"runnerToken": token}
+                        )
                         t1 = time.perf_counter()
                         job = r.json()["availableJobs"][0]
-                        await client.post(f"/api/v1/runners/jobs/{job['uuid']}/accept", json={"runnerToken": token})
+                        await client.post(
+                            f"/api/v1/runners/jobs/{job['uuid']}/accept",
+                            json={"runnerToken": token},
+                        )
                         t2 = time.perf_counter()
                         req.append((t1 - t0) * 1000)
                         acc.append((t2 - t1) * 1000)

@@ -82,10 +82,15 @@ def reset_peak_rss(pid: int) -> None:
 
 def small_payload(video_uuid: str, job_placeholder: str = "x") -> dict[str, Any]:
     base = f"http://127.0.0.1/api/v1/runners/jobs/{job_placeholder}/files/videos/{video_uuid}"
-    return {"input": {"videoFileUrl": f"{base}/max-quality", "separatedAudioFileUrl": []}, "output": {"resolution": 480, "fps": 25}}
+    return {
+        "input": {"videoFileUrl": f"{base}/max-quality", "separatedAudioFileUrl": []},
+        "output": {"resolution": 480, "fps": 25},
+    }
 
 
-async def bulk_insert_jobs(database_url: str, pending: int, completed: int = 0, batch: int = 5000) -> None:
+async def bulk_insert_jobs(
+    database_url: str, pending: int, completed: int = 0, batch: int = 5000
+) -> None:
     """Insert jobs straight through the store's table (the instance's own schema)."""
     db = Database(database_url)
     await db.upgrade()
@@ -126,7 +131,9 @@ async def bulk_insert_jobs(database_url: str, pending: int, completed: int = 0, 
 
 
 @contextlib.contextmanager
-def serve_subprocess(data_dir: Path, database_url: str | None = None, **env_overrides: str) -> Iterator[tuple[str, subprocess.Popen[bytes], str]]:
+def serve_subprocess(
+    data_dir: Path, database_url: str | None = None, **env_overrides: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes], str]]:
     """`offload serve` in its own process (no GIL shared with the load generator).
 
     Yields (url, process, admin token).
@@ -144,7 +151,12 @@ def serve_subprocess(data_dir: Path, database_url: str | None = None, **env_over
         env["OFFLOAD_DATABASE_URL"] = database_url
     env.update(env_overrides)
     log = open(data_dir.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "offload.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "offload.cli", "serve"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:

@@ -42,7 +42,13 @@ from tests.support import wait_until
 
 __all__ = ["make_clip", "runner_overhead", "runner_subprocess"]
 
-_TERMINAL = {int(JobState.COMPLETED), int(JobState.ERRORED), int(JobState.CANCELLED), int(JobState.PARENT_ERRORED), int(JobState.PARENT_CANCELLED)}
+_TERMINAL = {
+    int(JobState.COMPLETED),
+    int(JobState.ERRORED),
+    int(JobState.CANCELLED),
+    int(JobState.PARENT_ERRORED),
+    int(JobState.PARENT_CANCELLED),
+}
 _POLL_S = 1.0  # the measurement uses the instance's timestamps; polling only costs CPU
 
 
@@ -52,10 +58,16 @@ def runner_overhead(clip_s: float, repeats: int, work: Path) -> list[Row]:
 
 def _web_video_case(clip_s: float, repeats: int, work: Path) -> Row:
     # 1080p must be on too: with 720p alone the optimize parent itself would output 720p.
-    transcoding = {"resolutions": _resolutions({720, 1080}), "webVideos": {"enabled": True}, "hls": {"enabled": False}}
+    transcoding = {
+        "resolutions": _resolutions({720, 1080}),
+        "webVideos": {"enabled": True},
+        "hls": {"enabled": False},
+    }
     clip = make_clip(work / "overhead-1080p.mp4", size="1920x1080", duration_s=clip_s)
     runs = _paired_runs(work / "overhead-web", clip, transcoding, repeats)
-    to_accept = [_elapsed_s(parent["finishedAt"], children[0]["startedAt"]) for parent, children, _ in runs]
+    to_accept = [
+        _elapsed_s(parent["finishedAt"], children[0]["startedAt"]) for parent, children, _ in runs
+    ]
     return Row(
         "5 runner overhead",
         f"{clip_s:g} s 1080p → 720p web video",
@@ -67,13 +79,22 @@ def _web_video_case(clip_s: float, repeats: int, work: Path) -> Row:
 
 
 def _hls_ladder_case(clip_s: float, repeats: int, work: Path) -> Row:
-    transcoding = {"resolutions": _resolutions({144, 240, 360, 480, 720}), "webVideos": {"enabled": False}, "hls": {"enabled": True}}
+    transcoding = {
+        "resolutions": _resolutions({144, 240, 360, 480, 720}),
+        "webVideos": {"enabled": False},
+        "hls": {"enabled": True},
+    }
     clip = make_clip(work / "overhead-720p.mp4", size="1280x720", duration_s=clip_s)
     runs = _paired_runs(work / "overhead-hls", clip, transcoding, repeats)
     gaps = []
     for parent, children, _ in runs:
         previous = [parent, *children[:-1]]
-        gaps.append(sum(_elapsed_s(p["finishedAt"], c["startedAt"]) for p, c in zip(previous, children, strict=True)))
+        gaps.append(
+            sum(
+                _elapsed_s(p["finishedAt"], c["startedAt"])
+                for p, c in zip(previous, children, strict=True)
+            )
+        )
     return Row(
         "5 runner overhead",
         f"{clip_s:g} s 720p → {len(runs[0][1])}-rung HLS ladder",
@@ -96,7 +117,11 @@ def _offload_s(run: Run) -> float:
 
 def _ratio_metrics(runs: list[Run]) -> dict[str, float | int | str]:
     bare, offload = median([r[2] for r in runs]), median([_offload_s(r) for r in runs])
-    return {"bare ffmpeg s (a)": round(bare, 2), "Offload s (b)": round(offload, 2), "b/a": round(offload / bare, 3)}
+    return {
+        "bare ffmpeg s (a)": round(bare, 2),
+        "Offload s (b)": round(offload, 2),
+        "b/a": round(offload / bare, 3),
+    }
 
 
 def _run_details(runs: list[Run]) -> list[dict[str, float]]:
@@ -111,8 +136,28 @@ def make_clip(path: Path, *, size: str, duration_s: float) -> Path:
     """A lavfi clip (testsrc2 picture, sine tone) as H.264/AAC in MP4."""
     d = f"{duration_s:g}"
     argv = [get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y"]
-    argv += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={d}", "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={d}"]
-    argv += ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)]
+    argv += [
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate=25:duration={d}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:sample_rate=48000:duration={d}",
+    ]
+    argv += [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(path),
+    ]
     subprocess.run(argv, check=True, capture_output=True, timeout=600)
     return path
 
@@ -123,20 +168,35 @@ def _paired_runs(root: Path, clip: Path, transcoding: dict[str, Any], repeats: i
     data_dir = root / "instance"
     data_dir.mkdir(parents=True)
     runs = []
-    with serve_subprocess(data_dir) as (url, _proc, admin), httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {admin}"}) as api:
+    with (
+        serve_subprocess(data_dir) as (url, _proc, admin),
+        httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {admin}"}) as api,
+    ):
         api.put("/api/v1/config/custom", json={"transcoding": transcoding}).raise_for_status()
         with runner_subprocess(url, api, root / "runner") as config:
             options = asyncio.run(_runner_ffmpeg_options(config))
             for index in range(repeats):
                 with clip.open("rb") as handle:
-                    answer = api.post("/api/v1/videos/upload", data={"name": f"overhead {index}"}, files={"videofile": (clip.name, handle, "video/mp4")})
+                    answer = api.post(
+                        "/api/v1/videos/upload",
+                        data={"name": f"overhead {index}"},
+                        files={"videofile": (clip.name, handle, "video/mp4")},
+                    )
                 answer.raise_for_status()
                 video_uuid = answer.json()["video"]["uuid"]
                 jobs = _wait_for_ladder(api, video_uuid)
-                optimized = _download(api, _max_quality_url(api, video_uuid), root / f"optimized-{index}.mp4")
+                optimized = _download(
+                    api, _max_quality_url(api, video_uuid), root / f"optimized-{index}.mp4"
+                )
                 parent = next(j for j in jobs if "parent" not in j)
                 children = sorted((j for j in jobs if "parent" in j), key=lambda j: j["startedAt"])
-                runs.append((parent, children, _bare_ffmpeg(children, optimized, options, root / f"bare-{index}")))
+                runs.append(
+                    (
+                        parent,
+                        children,
+                        _bare_ffmpeg(children, optimized, options, root / f"bare-{index}"),
+                    )
+                )
     return runs
 
 
@@ -146,11 +206,28 @@ def runner_subprocess(url: str, api: httpx.Client, home: Path) -> Iterator[Runne
     its config, state and cache under `home`. Yields the runner's config."""
     config_dir = home / "config"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFLOAD_")}
-    env.update(XDG_CONFIG_HOME=str(home / "xdg-config"), XDG_DATA_HOME=str(home / "data"), XDG_CACHE_HOME=str(home / "cache"))
-    registration = api.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
+    env.update(
+        XDG_CONFIG_HOME=str(home / "xdg-config"),
+        XDG_DATA_HOME=str(home / "data"),
+        XDG_CACHE_HOME=str(home / "cache"),
+    )
+    registration = api.get("/api/v1/runners/registration-tokens").json()["data"][0][
+        "registrationToken"
+    ]
     cli = [sys.executable, "-m", "offload.cli", "runner"]
     subprocess.run(
-        [*cli, "register", "--config-dir", str(config_dir), "--url", url, "--registration-token", registration, "--runner-name", "bench-runner"],
+        [
+            *cli,
+            "register",
+            "--config-dir",
+            str(config_dir),
+            "--url",
+            url,
+            "--registration-token",
+            registration,
+            "--runner-name",
+            "bench-runner",
+        ],
         env=env,
         check=True,
         capture_output=True,
@@ -162,7 +239,12 @@ def runner_subprocess(url: str, api: httpx.Client, home: Path) -> Iterator[Runne
     path.write_text(tomlkit.dumps(document))
     log_path = home / "runner.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([*cli, "server", "--config-dir", str(config_dir)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*cli, "server", "--config-dir", str(config_dir)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
         def connected() -> bool:
             if proc.poll() is not None:
@@ -181,7 +263,9 @@ def runner_subprocess(url: str, api: httpx.Client, home: Path) -> Iterator[Runne
                 proc.kill()
 
 
-def _wait_for_ladder(api: httpx.Client, video_uuid: str, timeout_s: float = 900) -> list[dict[str, Any]]:
+def _wait_for_ladder(
+    api: httpx.Client, video_uuid: str, timeout_s: float = 900
+) -> list[dict[str, Any]]:
     """Poll the admin job list until every job of the video is completed."""
 
     def finished() -> list[dict[str, Any]] | None:
@@ -192,7 +276,9 @@ def _wait_for_ladder(api: httpx.Client, video_uuid: str, timeout_s: float = 900)
             raise RuntimeError(f"a job failed: {[j.get('error') for j in jobs if j.get('error')]}")
         return jobs if states == {int(JobState.COMPLETED)} else None
 
-    return wait_until(finished, timeout_s=timeout_s, interval_s=_POLL_S, message="the transcoding ladder")
+    return wait_until(
+        finished, timeout_s=timeout_s, interval_s=_POLL_S, message="the transcoding ladder"
+    )
 
 
 def _max_quality_url(api: httpx.Client, video_uuid: str) -> str:
@@ -224,7 +310,9 @@ async def _runner_ffmpeg_options(config: RunnerConfig) -> FfmpegOptions:
     )
 
 
-def _bare_ffmpeg(jobs: list[dict[str, Any]], video: Path, options: FfmpegOptions, workdir: Path) -> float:
+def _bare_ffmpeg(
+    jobs: list[dict[str, Any]], video: Path, options: FfmpegOptions, workdir: Path
+) -> float:
     """Wall time of the jobs' ffmpeg commands, built as `processors.py` builds them, in sequence."""
     workdir.mkdir(parents=True)
     info = probe(video)
@@ -233,7 +321,14 @@ def _bare_ffmpeg(jobs: list[dict[str, Any]], video: Path, options: FfmpegOptions
         output = job["payload"]["output"]
         resolution, fps = int(output["resolution"]), int(output["fps"])
         if job["type"] == "vod-web-video-transcoding":
-            args = web_video_args(video_input=video, video_info=info, output=workdir / f"{index}.mp4", resolution=resolution, fps=fps, options=options)
+            args = web_video_args(
+                video_input=video,
+                video_info=info,
+                output=workdir / f"{index}.mp4",
+                resolution=resolution,
+                fps=fps,
+                options=options,
+            )
         else:
             args = hls_args(
                 video_input=video,
@@ -249,7 +344,15 @@ def _bare_ffmpeg(jobs: list[dict[str, Any]], video: Path, options: FfmpegOptions
         argvs.append(ffmpeg_command(options, args))
     started = time.perf_counter()
     for argv in argvs:
-        subprocess.run(argv, cwd=workdir, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=900)
+        subprocess.run(
+            argv,
+            cwd=workdir,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=900,
+        )
     return time.perf_counter() - started
 
 

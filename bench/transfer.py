@@ -44,15 +44,26 @@ def _transfer_case(size_mib: int, work: Path) -> Row:
         media = make_raw_video(root / "big.mkv", size_mib * _MIB)
         data_dir = root / "instance"
         data_dir.mkdir()
-        with serve_subprocess(data_dir) as (url, proc, admin), httpx.Client(base_url=url, timeout=600, headers={"Authorization": f"Bearer {admin}"}) as api:
+        with (
+            serve_subprocess(data_dir) as (url, proc, admin),
+            httpx.Client(
+                base_url=url, timeout=600, headers={"Authorization": f"Bearer {admin}"}
+            ) as api,
+        ):
             idle_kib = rss_kib(proc.pid)
             reset_peak_rss(proc.pid)
             started = time.perf_counter()
             with media.open("rb") as handle:
-                api.post("/api/v1/videos/upload", data={"name": "transfer"}, files={"videofile": (media.name, handle, "video/x-matroska")}).raise_for_status()
+                api.post(
+                    "/api/v1/videos/upload",
+                    data={"name": "transfer"},
+                    files={"videofile": (media.name, handle, "video/x-matroska")},
+                ).raise_for_status()
             upload_s = time.perf_counter() - started
             upload_peak_kib = peak_rss_kib(proc.pid)
-            registration = api.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
+            registration = api.get("/api/v1/runners/registration-tokens").json()["data"][0][
+                "registrationToken"
+            ]
             reset_peak_rss(proc.pid)
             side = subprocess.run(
                 [sys.executable, "-m", "bench.transfer", url, registration, str(root / "runner")],
@@ -62,7 +73,9 @@ def _transfer_case(size_mib: int, work: Path) -> Row:
                 cwd=Path(__file__).parent.parent,
             )
             if side.returncode != 0:
-                raise RuntimeError(f"runner side failed: {side.stderr.decode(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"runner side failed: {side.stderr.decode(errors='replace')[-2000:]}"
+                )
             runner = json.loads(side.stdout)
             round_trip_peak_kib = peak_rss_kib(proc.pid)
     finally:
@@ -90,7 +103,17 @@ def make_raw_video(path: Path, size_bytes: int) -> Path:
     """A valid video of about `size_bytes`, cheaply: uncompressed 1080p testsrc2 frames."""
     frames = max(2, math.ceil(size_bytes / _FRAME_BYTES))
     size = f"{_FRAME[0]}x{_FRAME[1]}"
-    argv = [get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25"]
+    argv = [
+        get_ffmpeg_exe(),
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate=25",
+    ]
     argv += ["-frames:v", str(frames), "-c:v", "rawvideo", "-pix_fmt", "yuv420p", str(path)]
     subprocess.run(argv, check=True, capture_output=True, timeout=600)
     return path
@@ -113,7 +136,9 @@ async def _runner_side(url: str, registration_token: str, workdir: Path) -> dict
         before = peak_rss_kib(os.getpid())
         destination = workdir / "input.mkv"
         started = time.perf_counter()
-        await client.download(job["payload"]["input"]["videoFileUrl"], token, job["jobToken"], destination)
+        await client.download(
+            job["payload"]["input"]["videoFileUrl"], token, job["jobToken"], destination
+        )
         downloaded = time.perf_counter()
         after_download = peak_rss_kib(os.getpid())
         await client.success(token, job["uuid"], job["jobToken"], {"videoFile": destination})

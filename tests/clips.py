@@ -25,7 +25,15 @@ from tests.support import RunningInstance
 __all__ = ["HttpRunner", "MediaClips", "jobs_of", "make", "media_clips", "set_config", "upload"]
 
 
-def make(path: Path, *, size: str | None = "320x240", audio: bool = True, duration_s: float = 1.0, fps: int = 25, extra: list[str] | None = None) -> Path:
+def make(
+    path: Path,
+    *,
+    size: str | None = "320x240",
+    audio: bool = True,
+    duration_s: float = 1.0,
+    fps: int = 25,
+    extra: list[str] | None = None,
+) -> Path:
     """Write a clip (testsrc picture, sine tone) to `path`; `size=None` makes audio only."""
     args = [get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y"]
     if size is not None:
@@ -78,7 +86,20 @@ class MediaClips:
         path = self.directory / "preview.jpg"
         if not path.exists():
             subprocess.run(
-                [get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=1:duration=1", "-frames:v", "1", str(path)],
+                [
+                    get_ffmpeg_exe(),
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc=size=640x360:rate=1:duration=1",
+                    "-frames:v",
+                    "1",
+                    str(path),
+                ],
                 check=True,
                 capture_output=True,
                 timeout=60,
@@ -132,9 +153,13 @@ class HttpRunner:
     @classmethod
     def register(cls, instance: RunningInstance, name: str = "test-runner") -> HttpRunner:
         with instance.admin() as c:
-            registration = c.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
+            registration = c.get("/api/v1/runners/registration-tokens").json()["data"][0][
+                "registrationToken"
+            ]
         with instance.client() as c:
-            r = c.post("/api/v1/runners/register", json={"registrationToken": registration, "name": name})
+            r = c.post(
+                "/api/v1/runners/register", json={"registrationToken": registration, "name": name}
+            )
         assert 200 == r.status_code, r.text
         return cls(instance, r.json()["runnerToken"])
 
@@ -152,7 +177,9 @@ class HttpRunner:
 
     def download(self, url: str, job: dict[str, Any], **headers: str) -> httpx.Response:
         with httpx.Client(timeout=30.0) as c:
-            return c.post(url, json={"runnerToken": self.token, "jobToken": job["jobToken"]}, headers=headers)
+            return c.post(
+                url, json={"runnerToken": self.token, "jobToken": job["jobToken"]}, headers=headers
+            )
 
     def process(self, job: dict[str, Any], workdir: Path) -> dict[str, Path]:
         """Run the job like the real runner would: download inputs, run ffmpeg, return files."""
@@ -166,7 +193,16 @@ class HttpRunner:
 
         workdir.mkdir(parents=True, exist_ok=True)
         options = FfmpegOptions(path=get_ffmpeg_exe(), threads=1, nice=0)
-        return asyncio.run(process_job(job["type"], job["payload"], workdir=workdir, fetch=fetch, on_progress=lambda _: None, ffmpeg=options))
+        return asyncio.run(
+            process_job(
+                job["type"],
+                job["payload"],
+                workdir=workdir,
+                fetch=fetch,
+                on_progress=lambda _: None,
+                ffmpeg=options,
+            )
+        )
 
     def success(self, job: dict[str, Any], files: dict[str, Path]) -> httpx.Response:
         parts = {f"payload[{name}]": (path.name, path.read_bytes()) for name, path in files.items()}
@@ -192,7 +228,9 @@ class HttpRunner:
         raise AssertionError(f"more than {max_jobs} jobs offered")
 
 
-def upload(instance: RunningInstance, path: Path, name: str = "test video", preview: Path | None = None) -> httpx.Response:
+def upload(
+    instance: RunningInstance, path: Path, name: str = "test video", preview: Path | None = None
+) -> httpx.Response:
     """PeerTube's multipart upload as an admin."""
     files = {"videofile": (path.name, path.read_bytes())}
     if preview is not None:

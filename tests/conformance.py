@@ -39,14 +39,21 @@ def user_client(instance: RunningInstance, admin: httpx.Client) -> httpx.Client:
     """A client logged in as a plain user (role 2), who lacks MANAGE_RUNNERS."""
     r = admin.post(
         "/api/v1/users",
-        json={"username": "alice", "password": "alice-password", "email": "alice@example.com", "role": 2},
+        json={
+            "username": "alice",
+            "password": "alice-password",
+            "email": "alice@example.com",
+            "role": 2,
+        },
     )
     assert 200 == r.status_code, r.text
     token = login(instance.url, "alice", "alice-password")
     return instance.client(headers={"Authorization": f"Bearer {token}"})
 
 
-def assert_problem(response: httpx.Response, status: int, detail: str | None = None, code: str | None = None) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, status: int, detail: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     """The response is problem JSON with this status (and this detail/code when given)."""
     assert status == response.status_code, response.text
     assert "application/problem+json" == response.headers["content-type"].split(";")[0]

@@ -17,7 +17,11 @@ import pytest
 
 # The developer's shell must not leak settings into tests.
 # OFFLOAD_REQUIRE_* and OFFLOAD_TEST_* are the suite's own switches and stay.
-for _name in [n for n in os.environ if n.startswith("OFFLOAD_") and not n.startswith(("OFFLOAD_REQUIRE_", "OFFLOAD_TEST_"))]:
+for _name in [
+    n
+    for n in os.environ
+    if n.startswith("OFFLOAD_") and not n.startswith(("OFFLOAD_REQUIRE_", "OFFLOAD_TEST_"))
+]:
     del os.environ[_name]
 
 from offload.store.database import Database  # noqa: E402
@@ -44,7 +48,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         capture = session.config.pluginmanager.getplugin("capturemanager")
         if capture is not None:
             capture.suspend_global_capture(in_=False)
-        sys.stderr.write(f"\n\n*** test session still running after {SESSION_DEADLINE_S:.0f} s: stacks follow, then exit 3\n")
+        sys.stderr.write(
+            f"\n\n*** test session still running after {SESSION_DEADLINE_S:.0f} s: stacks follow, then exit 3\n"
+        )
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()
         os._exit(3)

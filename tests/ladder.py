@@ -20,13 +20,23 @@ def upload_ladder_specs(public_url: str, video_uuid: str, fps: int = 25) -> list
         JobSpec(
             JobType.VOD_WEB_VIDEO,
             {"input": urls(), "output": {"resolution": 720, "fps": fps}},
-            {"videoUUID": video_uuid, "isNewVideo": True, "deleteInputFileId": 1, "canMoveVideoState": False},
+            {
+                "videoUUID": video_uuid,
+                "isNewVideo": True,
+                "deleteInputFileId": 1,
+                "canMoveVideoState": False,
+            },
             priority=100,
         ),
         JobSpec(
             JobType.VOD_HLS,
             {"input": urls(), "output": {"resolution": 720, "fps": fps, "separatedAudio": False}},
-            {"videoUUID": video_uuid, "isNewVideo": True, "deleteWebVideoFiles": False, "canMoveVideoState": True},
+            {
+                "videoUUID": video_uuid,
+                "isNewVideo": True,
+                "deleteWebVideoFiles": False,
+                "canMoveVideoState": True,
+            },
             priority=100,
             parent=0,
         ),
@@ -36,7 +46,12 @@ def upload_ladder_specs(public_url: str, video_uuid: str, fps: int = 25) -> list
             JobSpec(
                 JobType.VOD_WEB_VIDEO,
                 {"input": urls(), "output": {"resolution": resolution, "fps": fps}},
-                {"videoUUID": video_uuid, "isNewVideo": True, "deleteInputFileId": None, "canMoveVideoState": True},
+                {
+                    "videoUUID": video_uuid,
+                    "isNewVideo": True,
+                    "deleteInputFileId": None,
+                    "canMoveVideoState": True,
+                },
                 priority=10000,
                 parent=0,
             )
@@ -44,8 +59,16 @@ def upload_ladder_specs(public_url: str, video_uuid: str, fps: int = 25) -> list
         specs.append(
             JobSpec(
                 JobType.VOD_HLS,
-                {"input": urls(), "output": {"resolution": resolution, "fps": fps, "separatedAudio": False}},
-                {"videoUUID": video_uuid, "isNewVideo": True, "deleteWebVideoFiles": False, "canMoveVideoState": True},
+                {
+                    "input": urls(),
+                    "output": {"resolution": resolution, "fps": fps, "separatedAudio": False},
+                },
+                {
+                    "videoUUID": video_uuid,
+                    "isNewVideo": True,
+                    "deleteWebVideoFiles": False,
+                    "canMoveVideoState": True,
+                },
                 priority=10000,
                 parent=len(specs) - 1,
             )
@@ -60,12 +83,22 @@ def enqueue_upload_ladder(instance: RunningInstance, video_uuid: str | None = No
     return list(instance.call(instance.services.jobs.enqueue, specs))
 
 
-def register_runner(instance: RunningInstance, name: str = "runner-1", registration_token: str | None = None, **extra: Any) -> dict[str, Any]:
+def register_runner(
+    instance: RunningInstance,
+    name: str = "runner-1",
+    registration_token: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """Register a runner over HTTP; returns `{id, runnerToken}`."""
     if registration_token is None:
         with instance.admin() as c:
-            registration_token = c.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
+            registration_token = c.get("/api/v1/runners/registration-tokens").json()["data"][0][
+                "registrationToken"
+            ]
     with instance.client() as c:
-        r = c.post("/api/v1/runners/register", json={"registrationToken": registration_token, "name": name, **extra})
+        r = c.post(
+            "/api/v1/runners/register",
+            json={"registrationToken": registration_token, "name": name, **extra},
+        )
     assert 200 == r.status_code, r.text
     return dict(r.json())

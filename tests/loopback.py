@@ -46,7 +46,11 @@ def file_answer(content: bytes, seen: Seen) -> Answer:
     wanted = seen.headers.get("range")
     if wanted:
         start = int(wanted.removeprefix("bytes=").removesuffix("-"))
-        return Answer(206, {"Content-Range": f"bytes {start}-{len(content) - 1}/{len(content)}"}, content[start:])
+        return Answer(
+            206,
+            {"Content-Range": f"bytes {start}-{len(content) - 1}/{len(content)}"},
+            content[start:],
+        )
     return Answer(200, {"ETag": '"v1"'}, content)
 
 
@@ -78,7 +82,9 @@ def loopback_server(route: Route, *, host: str = "127.0.0.1") -> Iterator[Loopba
         def _handle(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
-            seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            seen = Seen(
+                self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+            )
             holder[0].seen.append(seen)
             answer = route(seen)
             self.send_response(answer.status)
@@ -90,7 +96,9 @@ def loopback_server(route: Route, *, host: str = "127.0.0.1") -> Iterator[Loopba
                 self.send_header("Connection", "close")
                 self.close_connection = True
             self.end_headers()
-            self.wfile.write(answer.body if answer.cut_after is None else answer.body[: answer.cut_after])
+            self.wfile.write(
+                answer.body if answer.cut_after is None else answer.body[: answer.cut_after]
+            )
             self.wfile.flush()
 
         do_GET = do_POST = do_PUT = do_HEAD = _handle  # noqa: N815  http.server's naming

@@ -111,8 +111,23 @@ class Clips:
         path = self.directory / "rotated.mp4"
         if not path.exists():
             subprocess.run(
-                [get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-display_rotation", "90", "-i", str(self.av), "-c", "copy", str(path)],
-                check=True, capture_output=True, timeout=60,
+                [
+                    get_ffmpeg_exe(),
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-display_rotation",
+                    "90",
+                    "-i",
+                    str(self.av),
+                    "-c",
+                    "copy",
+                    str(path),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
             )
         return path
 
@@ -127,9 +142,23 @@ class Clips:
         path = self.directory / "preview.png"
         if not path.exists():
             subprocess.run(
-                [get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                 "testsrc=size=320x240:rate=1:duration=1", "-frames:v", "1", str(path)],
-                check=True, capture_output=True, timeout=60,
+                [
+                    get_ffmpeg_exe(),
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc=size=320x240:rate=1:duration=1",
+                    "-frames:v",
+                    "1",
+                    str(path),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
             )
         return path
 
@@ -215,7 +244,9 @@ def silent_ffmpeg(directory: Path) -> Path:
     minutes: a job that reports no progress, whose runner sends no update for a long while.
     Until it `exec`s, the shell's command line carries the job's paths."""
     script = directory / "silent-ffmpeg"
-    script.write_text(f'#!/bin/sh\ncase "$*" in *-progress*) sleep 120;; esac\nexec "{get_ffmpeg_exe()}" "$@"\n')
+    script.write_text(
+        f'#!/bin/sh\ncase "$*" in *-progress*) sleep 120;; esac\nexec "{get_ffmpeg_exe()}" "$@"\n'
+    )
     script.chmod(0o755)
     return script
 

@@ -30,13 +30,19 @@ class RawAnswer:
         return json.loads(self.body)
 
 
-def multipart_body(parts: list[tuple[str, bytes, str | None]], boundary: str | None = None) -> tuple[str, bytes]:
+def multipart_body(
+    parts: list[tuple[str, bytes, str | None]], boundary: str | None = None
+) -> tuple[str, bytes]:
     """`(name, value, filename)` parts (filename None: a text field) → (content type, body)."""
     boundary = boundary or uuid.uuid4().hex
     body = bytearray()
     for name, value, filename in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
-        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+        disposition = f'form-data; name="{name}"' + (
+            f'; filename="{filename}"' if filename is not None else ""
+        )
+        body += (
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+        )
     body += f"--{boundary}--\r\n".encode()
     return f"multipart/form-data; boundary={boundary}", bytes(body)
 
@@ -52,21 +58,33 @@ def chunked(data: bytes, size: int = 64 * 1024, *, last: bool = True) -> bytes:
     return bytes(out)
 
 
-def send_partial(url: str, method: str, path: str, headers: dict[str, str], sent: bytes, *, timeout_s: float = 10.0) -> RawAnswer:
+def send_partial(
+    url: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    sent: bytes,
+    *,
+    timeout_s: float = 10.0,
+) -> RawAnswer:
     """Send the request head and `sent` (maybe only part of what the head announces), then read
     the answer; fails if none comes within `timeout_s`."""
     parts = urlsplit(url)
     head = f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
     deadline = time.monotonic() + timeout_s
-    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout_s) as sock:
+    with socket.create_connection(
+        (parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout_s
+    ) as sock:
         sock.sendall(head.encode() + sent)
         data = bytearray()
         while b"\r\n\r\n" not in data:
             data += _recv(sock, deadline)
         raw_head, _, rest = bytes(data).partition(b"\r\n\r\n")
         status_line, *lines = raw_head.decode("latin-1").split("\r\n")
-        answer_headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+        answer_headers = {
+            k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)
+        }
         body = bytearray(rest)
         length = int(answer_headers.get("content-length", "0"))
         while len(body) < length:

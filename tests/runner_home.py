@@ -21,7 +21,9 @@ __all__ = ["RunnerHome", "home", "registration_token", "second_home"]
 
 def registration_token(instance: RunningInstance) -> str:
     with instance.admin() as admin:
-        return str(admin.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"])
+        return str(
+            admin.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
+        )
 
 
 @dataclass
@@ -34,7 +36,12 @@ class RunnerHome:
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OFFLOAD_")}
-        env.update(HOME=str(self.root), XDG_CONFIG_HOME=str(self.root / "config"), XDG_DATA_HOME=str(self.root / "share"), XDG_CACHE_HOME=str(self.root / "cache"))
+        env.update(
+            HOME=str(self.root),
+            XDG_CONFIG_HOME=str(self.root / "config"),
+            XDG_DATA_HOME=str(self.root / "share"),
+            XDG_CACHE_HOME=str(self.root / "cache"),
+        )
         return env
 
     @property
@@ -46,26 +53,55 @@ class RunnerHome:
         path = runner_paths(environ=self.env).config_file
         config = RunnerConfig.load(path)
         table = config.document.setdefault("jobs", {})
-        table.update({"progressIntervalSeconds": 0.5, "pollIntervalSeconds": 1, "failurePauseSeconds": 0.1, **jobs})
+        table.update(
+            {
+                "progressIntervalSeconds": 0.5,
+                "pollIntervalSeconds": 1,
+                "failurePauseSeconds": 0.1,
+                **jobs,
+            }
+        )
         config.document["ffmpeg"]["threads"] = 1
         if ffmpeg_path is not None:
             config.document["ffmpeg"]["path"] = str(ffmpeg_path)
         config.save()
 
     def cli(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*_OFFLOAD, "runner", *args], env=self.env, capture_output=True, text=True, timeout=timeout_s, check=False)
+        return subprocess.run(
+            [*_OFFLOAD, "runner", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         log = (self.root / f"daemon-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen([*_OFFLOAD, "runner", "server", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [*_OFFLOAD, "runner", "server", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.processes.append(process)
         return process
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.root.glob("daemon-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.root.glob("daemon-*.log"))
+        )
 
     def register(self, instance: RunningInstance, name: str) -> subprocess.CompletedProcess[str]:
-        return self.cli("register", "--url", instance.url, "--registration-token", registration_token(instance), "--runner-name", name)
+        return self.cli(
+            "register",
+            "--url",
+            instance.url,
+            "--registration-token",
+            registration_token(instance),
+            "--runner-name",
+            name,
+        )
 
     def stop_all(self) -> None:
         for process in self.processes:

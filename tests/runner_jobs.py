@@ -39,7 +39,13 @@ class HeldJob:
         uploads = self.instance.settings.data_dir / "tmp" / "uploads"
         return sorted(os.listdir(uploads)) if uploads.exists() else []
 
-    def start_upload(self, action: str, parts: list[tuple[str, bytes, str | None]], file_bytes: int, declared: int | None) -> RawAnswer:
+    def start_upload(
+        self,
+        action: str,
+        parts: list[tuple[str, bytes, str | None]],
+        file_bytes: int,
+        declared: int | None,
+    ) -> RawAnswer:
         """Send `parts`, then the head of a file part and `file_bytes` of it, and read the
         answer; `declared` is the Content-Length announced (None: chunked, never finished)."""
         content_type, body = multipart_body(parts, boundary="b0undary")
@@ -58,9 +64,13 @@ class HeldJob:
 
 def hold_job(instance: RunningInstance, job_type: JobType = JobType.VOD_WEB_VIDEO) -> HeldJob:
     runner_token = register_runner(instance, name=f"runner-{uuid.uuid4().hex[:6]}")["runnerToken"]
-    spec = JobSpec(job_type, {"input": {}, "output": {}}, {"videoUUID": str(uuid.uuid4())}, priority=100)
+    spec = JobSpec(
+        job_type, {"input": {}, "output": {}}, {"videoUUID": str(uuid.uuid4())}, priority=100
+    )
     [job] = instance.call(instance.services.jobs.enqueue, [spec])
     with instance.client() as client:
-        accepted = client.post(f"/api/v1/runners/jobs/{job.uuid}/accept", json={"runnerToken": runner_token})
+        accepted = client.post(
+            f"/api/v1/runners/jobs/{job.uuid}/accept", json={"runnerToken": runner_token}
+        )
     assert 200 == accepted.status_code, accepted.text
     return HeldJob(instance, job.uuid, runner_token, accepted.json()["job"]["jobToken"])

@@ -51,7 +51,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], T], timeout_s: float = 10.0, interval_s: float = 0.05, message: str = "condition") -> T:
+def wait_until(
+    predicate: Callable[[], T],
+    timeout_s: float = 10.0,
+    interval_s: float = 0.05,
+    message: str = "condition",
+) -> T:
     """Poll `predicate` until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -63,7 +68,12 @@ def wait_until(predicate: Callable[[], T], timeout_s: float = 10.0, interval_s: 
         time.sleep(interval_s)
 
 
-async def async_wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.05, message: str = "condition") -> Any:
+async def async_wait_until(
+    predicate: Callable[[], Any],
+    timeout_s: float = 10.0,
+    interval_s: float = 0.05,
+    message: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
@@ -88,7 +98,9 @@ class RunningInstance:
     _thread: threading.Thread | None = None
     _admin_token: str | None = field(default=None, repr=False)
 
-    def call(self, fn: Callable[..., Any], *args: Any, timeout_s: float = 30.0, **kwargs: Any) -> Any:
+    def call(
+        self, fn: Callable[..., Any], *args: Any, timeout_s: float = 30.0, **kwargs: Any
+    ) -> Any:
         """Run `fn(*args, **kwargs)` (a coroutine function, e.g. a service method) on the
         instance's own event loop and return its result: the service layer, for real."""
         assert self.loop is not None
@@ -164,7 +176,9 @@ def start_instance(
     thread = threading.Thread(target=server.run, name=f"instance-{port}", daemon=True)
     thread.start()
     instance._server, instance._thread = server, thread
-    wait_until(lambda: server.started or not thread.is_alive(), timeout_s=30, message="instance start")
+    wait_until(
+        lambda: server.started or not thread.is_alive(), timeout_s=30, message="instance start"
+    )
     if not server.started:
         raise RuntimeError("instance failed to start")
     return instance
@@ -174,7 +188,9 @@ def start_instance(
 
 
 def find_pg_bin() -> Path | None:
-    candidates = [Path("/usr/local/bin")] + sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    candidates = [Path("/usr/local/bin")] + sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"), reverse=True
+    )
     on_path = shutil.which("initdb")
     if on_path:
         candidates.insert(0, Path(on_path).parent)
@@ -196,7 +212,22 @@ class PgCluster:
 
     def psql(self, sql: str, database: str = "postgres") -> None:
         subprocess.run(
-            [str(self.bin_dir / "psql") if (self.bin_dir / "psql").exists() else "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
+            [
+                str(self.bin_dir / "psql") if (self.bin_dir / "psql").exists() else "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-c",
+                sql,
+            ],
             check=True,
             capture_output=True,
         )
@@ -222,10 +253,37 @@ def pg_cluster() -> Iterator[PgCluster]:
         shutil.chown(base, user="nobody")
         run_as = ["runuser", "-u", "nobody", "--"]
     port = free_port()
-    subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "offload", "--auth=trust", "-E", "UTF8", "--no-sync"], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [
+            *run_as,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "offload",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     log = base / "pg.log"
     subprocess.run(
-        [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300", "start"],
+        [
+            *run_as,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "start",
+        ],
         check=True,
         capture_output=True,
         env=env,
@@ -233,5 +291,9 @@ def pg_cluster() -> Iterator[PgCluster]:
     try:
         yield PgCluster(bin_dir=bin_dir, data_dir=data, port=port)
     finally:
-        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True, env=env)
+        subprocess.run(
+            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            env=env,
+        )
         shutil.rmtree(base, ignore_errors=True)

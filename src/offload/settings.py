@@ -50,7 +50,9 @@ class InstanceSettings(BaseSettings):
     #: custom config API; changes apply to videos uploaded afterwards.
     transcoding_enabled: bool = True
     #: Enabled resolutions among 0 (audio only), 144, 240, 360, 480, 720, 1080, 1440, 2160.
-    transcoding_resolutions: list[int] = Field(default_factory=lambda: [144, 240, 360, 480, 720, 1080, 1440, 2160])
+    transcoding_resolutions: list[int] = Field(
+        default_factory=lambda: [144, 240, 360, 480, 720, 1080, 1440, 2160]
+    )
     transcoding_web_videos: bool = True
     transcoding_hls: bool = True
     transcoding_split_audio: bool = False
@@ -91,7 +93,9 @@ class InstanceSettings(BaseSettings):
     #: "*" for any). As PeerTube's `trust_proxy: ['loopback']`: a reverse proxy on the same
     #: host passes the client's address, so runner IPs and the per-IP rate limit are right.
     #: OFFLOAD_TRUSTED_PROXIES is comma-separated; an empty value trusts no proxy.
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"]
+    )
 
     #: A job that failed on a runner (an error, a refused output) is offered again only after
     #: this long, so a failure that repeats does not burn the job's five tries at once; 0
@@ -184,7 +188,9 @@ class InstanceSettings(BaseSettings):
                 try:
                     ipaddress.ip_network(entry, strict=False)
                 except ValueError:
-                    raise ValueError(f"trusted_proxies: {entry!r} is not an IP address, a network or *") from None
+                    raise ValueError(
+                        f"trusted_proxies: {entry!r} is not an IP address, a network or *"
+                    ) from None
             proxies.append(entry)
         return proxies
 

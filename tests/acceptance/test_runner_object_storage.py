@@ -42,13 +42,25 @@ class OneJobServer:
         files = f"{self.url}/api/v1/runners/jobs/{self.job_uuid}/files/videos/{self.video_uuid}"
         return {
             "input": {"videoFileUrl": f"{files}/max-quality", "separatedAudioFileUrl": []},
-            "output": {"resolution": 144, "fps": 15, "videoFileCustomUpload": {"url": f"{self.storage_url}/bucket/out-144.mp4?X-Amz-Signature=s1"}},
+            "output": {
+                "resolution": 144,
+                "fps": 15,
+                "videoFileCustomUpload": {
+                    "url": f"{self.storage_url}/bucket/out-144.mp4?X-Amz-Signature=s1"
+                },
+            },
         }
 
     def route(self, seen: Seen) -> Answer:
-        body = json.loads(seen.body) if seen.headers.get("content-type") == "application/json" else {}
+        body = (
+            json.loads(seen.body) if seen.headers.get("content-type") == "application/json" else {}
+        )
         path = seen.path.removeprefix("/api/v1/runners")
-        job = {"uuid": self.job_uuid, "type": "vod-web-video-transcoding", "payload": self.payload()}
+        job = {
+            "uuid": self.job_uuid,
+            "type": "vod-web-video-transcoding",
+            "payload": self.payload(),
+        }
         if path == "/register":
             return _json(200, {"id": 1, "runnerToken": RUNNER_TOKEN})
         if path == "/jobs/request":
@@ -58,9 +70,16 @@ class OneJobServer:
             return _json(200, {"job": {**job, "jobToken": JOB_TOKEN}})
         if re.fullmatch(rf"/jobs/{self.job_uuid}/(update|success)", path):
             return Answer(204)
-        if path.startswith(f"/jobs/{self.job_uuid}/files/") and body == {"runnerToken": RUNNER_TOKEN, "jobToken": JOB_TOKEN}:
-            return Answer(self.redirect_status, {"Location": f"{self.storage_url}/bucket/source.mp4"})
-        return _json(404, {"status": 404, "detail": "Not found"})  # jobs/claim, socket.io: PeerTube has neither here
+        if path.startswith(f"/jobs/{self.job_uuid}/files/") and body == {
+            "runnerToken": RUNNER_TOKEN,
+            "jobToken": JOB_TOKEN,
+        }:
+            return Answer(
+                self.redirect_status, {"Location": f"{self.storage_url}/bucket/source.mp4"}
+            )
+        return _json(
+            404, {"status": 404, "detail": "Not found"}
+        )  # jobs/claim, socket.io: PeerTube has neither here
 
 
 def _json(status: int, body: object) -> Answer:
@@ -68,7 +87,9 @@ def _json(status: int, body: object) -> Answer:
 
 
 @pytest.mark.parametrize("redirect_status", [301, 307])
-def test_a_job_with_files_in_object_storage_completes(tmp_path: Path, home: RunnerHome, redirect_status: int) -> None:  # noqa: F811  the fixture
+def test_a_job_with_files_in_object_storage_completes(
+    tmp_path: Path, home: RunnerHome, redirect_status: int
+) -> None:  # noqa: F811  the fixture
     """The download follows the redirect to the storage without the tokens, the output is PUT there, success carries no file; register and request carry the runner's version."""
     source = make_clip(tmp_path / "source.mp4", duration_s=1.0).read_bytes()
     stored: list[Seen] = []
@@ -83,7 +104,15 @@ def test_a_job_with_files_in_object_storage_completes(tmp_path: Path, home: Runn
         server = OneJobServer(bucket.url, redirect_status)
         with loopback_server(server.route) as front:
             server.url = front.url
-            registered = home.cli("register", "--url", front.url, "--registration-token", "ptrrt-x", "--runner-name", "r1")
+            registered = home.cli(
+                "register",
+                "--url",
+                front.url,
+                "--registration-token",
+                "ptrrt-x",
+                "--runner-name",
+                "r1",
+            )
             assert 0 == registered.returncode, registered.stderr
             home.configure()
 
@@ -93,10 +122,21 @@ def test_a_job_with_files_in_object_storage_completes(tmp_path: Path, home: Runn
     [download] = [s for s in bucket.seen if s.method != "PUT"]
     [upload] = stored
     [success] = [s for s in front.seen if s.path.endswith("/success")]
-    assert ("GET", b"", False) == (download.method, download.body, "secret" in str(download.headers))
-    assert ("/bucket/out-144.mp4?X-Amz-Signature=s1", False) == (upload.target, b"secret" in upload.body or "secret" in str(upload.headers))
+    assert ("GET", b"", False) == (
+        download.method,
+        download.body,
+        "secret" in str(download.headers),
+    )
+    assert ("/bucket/out-144.mp4?X-Amz-Signature=s1", False) == (
+        upload.target,
+        b"secret" in upload.body or "secret" in str(upload.headers),
+    )
     assert b"payload[videoFile]" not in success.body
-    versions = {s.path.rsplit("/", 1)[1]: json.loads(s.body).get("version") for s in front.seen if s.path.endswith(("/register", "/request"))}
+    versions = {
+        s.path.rsplit("/", 1)[1]: json.loads(s.body).get("version")
+        for s in front.seen
+        if s.path.endswith(("/register", "/request"))
+    }
     assert {"register": runner_version(), "request": runner_version()} == versions
     assert b'name="runnerToken"' in success.body
     output = tmp_path / "out.mp4"

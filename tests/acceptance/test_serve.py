@@ -18,13 +18,26 @@ from tests.support import free_port, wait_until
 
 
 def serve_command(port: int, data_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "offload.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
+    return [
+        sys.executable,
+        "-m",
+        "offload.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
 
 
 def clean_env() -> dict[str, str]:
     """The test's environment without any OFFLOAD_* setting, and with this worktree's code."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFLOAD_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).parents[2] / "src"), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).parents[2] / "src"), env.get("PYTHONPATH")) if p
+    )
     return env
 
 
@@ -39,20 +52,32 @@ def held_port() -> Iterator[int]:
 
 def test_a_port_in_use_is_one_clear_line_and_a_failure(held_port: int, tmp_path: Path) -> None:
     """Port taken: exit non-zero at once with one line naming the address and what to do, no announcement."""
-    result = subprocess.run(serve_command(held_port, tmp_path / "data"), capture_output=True, text=True, timeout=60, env=clean_env())
+    result = subprocess.run(
+        serve_command(held_port, tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
 
     assert 0 != result.returncode
     assert "listening on" not in result.stdout + result.stderr
     assert not (tmp_path / "data").exists(), "nothing is set up for a port it cannot have"
-    assert [f"port {held_port} on 127.0.0.1 is in use: stop the other process or pass --port / OFFLOAD_LISTEN"] == [
-        line for line in result.stderr.splitlines() if line.strip()
-    ]
+    assert [
+        f"port {held_port} on 127.0.0.1 is in use: stop the other process or pass --port / OFFLOAD_LISTEN"
+    ] == [line for line in result.stderr.splitlines() if line.strip()]
 
 
 def test_the_announcement_comes_once_the_port_accepts_connections(tmp_path: Path) -> None:
     """On a free port, when "listening on" is printed a connection is already accepted and pings answer."""
     port = free_port()
-    process = subprocess.Popen(serve_command(port, tmp_path / "data"), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=clean_env())
+    process = subprocess.Popen(
+        serve_command(port, tmp_path / "data"),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(),
+    )
     lines: list[str] = []
 
     def read_stderr() -> None:
@@ -63,10 +88,18 @@ def test_the_announcement_comes_once_the_port_accepts_connections(tmp_path: Path
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     try:
-        wait_until(lambda: any("listening on" in line for line in lines) or process.poll() is not None, timeout_s=60, message="the announcement")
+        wait_until(
+            lambda: any("listening on" in line for line in lines) or process.poll() is not None,
+            timeout_s=60,
+            message="the announcement",
+        )
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
-        ping = wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/api/v1/ping", timeout=5), timeout_s=30, message="a ping")
+        ping = wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/api/v1/ping", timeout=5),
+            timeout_s=30,
+            message="a ping",
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -205,7 +205,9 @@ def _report_failure(page: Page, name: str, browser: Chromium) -> None:
 
 
 @pytest.fixture
-def page(request: pytest.FixtureRequest, chromium: Chromium, instance: RunningInstance) -> Iterator[Page]:
+def page(
+    request: pytest.FixtureRequest, chromium: Chromium, instance: RunningInstance
+) -> Iterator[Page]:
     """A page in a fresh context (own cookies) whose relative URLs go to the test instance."""
     endpoint = chromium.ensure_running()
     guard = Guard(chromium, TEST_DEADLINE_S)
@@ -221,7 +223,9 @@ def page(request: pytest.FixtureRequest, chromium: Chromium, instance: RunningIn
             finally:
                 report = getattr(request.node, "report_call", None)
                 if guard.fired.is_set():
-                    print(f"--- {request.node.name} passed its {TEST_DEADLINE_S:.0f} s deadline: chromium was killed")
+                    print(
+                        f"--- {request.node.name} passed its {TEST_DEADLINE_S:.0f} s deadline: chromium was killed"
+                    )
                 elif report is not None and report.failed:
                     _report_failure(page, request.node.name, chromium)
                 with contextlib.suppress(PlaywrightError):
@@ -231,4 +235,7 @@ def page(request: pytest.FixtureRequest, chromium: Chromium, instance: RunningIn
     finally:
         guard.cancel()
     if guard.fired.is_set():
-        pytest.fail(f"browser test still running after {TEST_DEADLINE_S:.0f} s: chromium was killed", pytrace=False)
+        pytest.fail(
+            f"browser test still running after {TEST_DEADLINE_S:.0f} s: chromium was killed",
+            pytrace=False,
+        )

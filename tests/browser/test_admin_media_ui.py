@@ -59,7 +59,9 @@ def test_uploaded_video_shows_its_jobs_and_their_progress(
     screenshot(page, "video")
     page.get_by_role("navigation", name="Administration").get_by_role("link", name="Videos").click()
     expect(page.locator(f"tr[data-video='{video_uuid}']")).to_contain_text("Sunday walk")
-    expect(page.locator(f"tr[data-video='{video_uuid}'] .channel")).to_have_text("root_channel (root)")
+    expect(page.locator(f"tr[data-video='{video_uuid}'] .channel")).to_have_text(
+        "root_channel (root)"
+    )
     screenshot(page, "videos")
 
 

@@ -116,7 +116,9 @@ def test_login_form_without_its_csrf_token_is_refused(instance: RunningInstance)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_login_form_is_limited_after_failed_logins(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_login_form_is_limited_after_failed_logins(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """Past the failed-login limit the form answers 429 with Retry-After and says why, right password or not."""
     instance = instance_factory(login_rate_limit_max=2, login_rate_limit_window_s=120.0)
     answers = []

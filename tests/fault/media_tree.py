@@ -50,7 +50,13 @@ def media_tree(data_dir: Path, database_url: str) -> MediaTree:
             async with db.read() as conn:
                 rows = (
                     await conn.execute(
-                        sa.select(videos.c.uuid, video_files.c.kind, video_files.c.filename, video_files.c.playlist_filename, video_files.c.resolution).select_from(
+                        sa.select(
+                            videos.c.uuid,
+                            video_files.c.kind,
+                            video_files.c.filename,
+                            video_files.c.playlist_filename,
+                            video_files.c.resolution,
+                        ).select_from(
                             video_files.join(videos, videos.c.id == video_files.c.video_id)
                         )
                     )
@@ -61,7 +67,11 @@ def media_tree(data_dir: Path, database_url: str) -> MediaTree:
         in_rows: set[str] = set()
         for row in rows:
             directory = storage.hls_dir(row.uuid) if row.kind == "hls" else storage.web_dir
-            in_rows |= {storage.relative(directory / name) for name in (row.filename, row.playlist_filename) if name}
+            in_rows |= {
+                storage.relative(directory / name)
+                for name in (row.filename, row.playlist_filename)
+                if name
+            }
         return in_rows, queued, sorted((row.kind, row.resolution) for row in rows)
 
     in_rows, queued, renditions = asyncio.run(read())

@@ -61,7 +61,9 @@ def main() -> None:
     parser.add_argument("--commit-delay-s", type=float, default=0.0)
     delay_s = parser.parse_args().commit_delay_s
     settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     def slow_commits(_app: Any, services: Services) -> None:
         handlers = services.jobs.handlers
@@ -85,11 +87,15 @@ class ServedInstance:
     _admin_token: str | None = None
 
     @classmethod
-    def start(cls, data_dir: Path, database_url: str, *, commit_delay_s: float = 0.0, **settings: Any) -> ServedInstance:
+    def start(
+        cls, data_dir: Path, database_url: str, *, commit_delay_s: float = 0.0, **settings: Any
+    ) -> ServedInstance:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OFFLOAD_")}
         # This checkout's sources (not an installed copy) and `tests` itself.
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(offload.__file__).resolve().parents[1]), str(_REPO_ROOT)])
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(offload.__file__).resolve().parents[1]), str(_REPO_ROOT)]
+        )
         values = {
             "data_dir": data_dir,
             "database_url": database_url,
@@ -111,10 +117,22 @@ class ServedInstance:
         """Start the process (again, after a kill: same data, database and port) and wait until it serves."""
         log = self.data_dir.parent / f"instance-{self.port}-{len(self.logs)}.log"
         self.logs.append(log)
-        command = [sys.executable, "-m", "tests.fault.served", "--commit-delay-s", str(commit_delay_s)]
+        command = [
+            sys.executable,
+            "-m",
+            "tests.fault.served",
+            "--commit-delay-s",
+            str(commit_delay_s),
+        ]
         with log.open("wb") as output:
-            self.process = subprocess.Popen(command, cwd=_REPO_ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT)
-        wait_until(lambda: self._answers() or self.process is None or self.process.poll() is not None, timeout_s=60, message="the instance process serving")
+            self.process = subprocess.Popen(
+                command, cwd=_REPO_ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT
+            )
+        wait_until(
+            lambda: self._answers() or self.process is None or self.process.poll() is not None,
+            timeout_s=60,
+            message="the instance process serving",
+        )
         if not self._answers():
             raise RuntimeError(f"the instance process did not start:\n{self.output()}")
 

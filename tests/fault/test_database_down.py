@@ -27,20 +27,32 @@ WATCHING: dict[str, Any] = {"watchdog_interval_s": 0.2, "process_lock_grace_s": 
 
 
 def assert_unavailable(answer: httpx.Response) -> None:
-    assert (503, "application/problem+json") == (answer.status_code, answer.headers["content-type"]), answer.text
-    assert {"status": 503, "detail": UNAVAILABLE} == {k: answer.json()[k] for k in ("status", "detail")}
+    assert (503, "application/problem+json") == (
+        answer.status_code,
+        answer.headers["content-type"],
+    ), answer.text
+    assert {"status": 503, "detail": UNAVAILABLE} == {
+        k: answer.json()[k] for k in ("status", "detail")
+    }
     assert int(answer.headers["retry-after"]) > 0
 
 
-def runner_update(instance: RunningInstance, job_uuid: str, runner_token: str, job_token: str) -> httpx.Response:
+def runner_update(
+    instance: RunningInstance, job_uuid: str, runner_token: str, job_token: str
+) -> httpx.Response:
     fields = {"runnerToken": runner_token, "jobToken": job_token, "progress": "10"}
     with instance.client() as c:
-        return c.post(f"/api/v1/runners/jobs/{job_uuid}/update", files=[(k, (None, v.encode())) for k, v in fields.items()])
+        return c.post(
+            f"/api/v1/runners/jobs/{job_uuid}/update",
+            files=[(k, (None, v.encode())) for k, v in fields.items()],
+        )
 
 
 def accepted(instance: RunningInstance, job_uuid: str, runner_token: str) -> str:
     with instance.client() as c:
-        answer = c.post(f"/api/v1/runners/jobs/{job_uuid}/accept", json={"runnerToken": runner_token})
+        answer = c.post(
+            f"/api/v1/runners/jobs/{job_uuid}/accept", json={"runnerToken": runner_token}
+        )
     assert 200 == answer.status_code, answer.text
     return str(answer.json()["job"]["jobToken"])
 
@@ -54,7 +66,9 @@ def test_a_sqlite_file_locked_past_the_busy_timeout_answers_503(tmp_path: Path) 
     instance = start_instance(tmp_path / "data", sqlite_busy_timeout_s=0.5)
     try:
         with instance.admin() as c:
-            registration = c.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
+            registration = c.get("/api/v1/runners/registration-tokens").json()["data"][0][
+                "registrationToken"
+            ]
         body = {"registrationToken": registration, "name": "patient"}
         locker = sqlite3.connect(instance.settings.data_dir / "offload.db", isolation_level=None)
         try:
@@ -82,7 +96,11 @@ class Postgres:
     def __init__(self, cluster: PgCluster) -> None:
         self.cluster = cluster
         # `pg_ctl start` takes no options from the first start: keep them in the cluster's config.
-        for setting in (f"port = {cluster.port}", f"unix_socket_directories = '{cluster.data_dir.parent}'", "listen_addresses = '127.0.0.1'"):
+        for setting in (
+            f"port = {cluster.port}",
+            f"unix_socket_directories = '{cluster.data_dir.parent}'",
+            "listen_addresses = '127.0.0.1'",
+        ):
             cluster.psql(f"ALTER SYSTEM SET {setting}")
 
     def stop(self) -> None:
@@ -96,7 +114,21 @@ class Postgres:
         run_as = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
         log = self.cluster.data_dir.parent / "pg.log"
         # `-l`: without a log file the server would keep our stdout pipe open.
-        subprocess.run([*run_as, str(self.cluster.bin_dir / "pg_ctl"), "-D", str(self.cluster.data_dir), "-l", str(log), "-w", *args], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                *run_as,
+                str(self.cluster.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.cluster.data_dir),
+                "-l",
+                str(log),
+                "-w",
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 @pytest.fixture
@@ -109,7 +141,9 @@ def postgres(pg: PgCluster | None) -> Iterator[Postgres]:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-async def test_postgres_down_answers_503_and_everything_resumes(postgres: Postgres, tmp_path: Path) -> None:
+async def test_postgres_down_answers_503_and_everything_resumes(
+    postgres: Postgres, tmp_path: Path
+) -> None:
     """PostgreSQL stops under two instance processes: admin reads and runner calls answer 503
     problem JSON with Retry-After. Once it is back the same calls succeed by themselves, the
     jobs are all there, both watchdogs heartbeat again, a living process keeps its completion,
@@ -131,17 +165,27 @@ async def test_postgres_down_answers_503_and_everything_resumes(postgres: Postgr
             with first.admin() as c:
                 listed = await asyncio.to_thread(c.get, "/api/v1/runners/jobs")
             with second.client() as c:
-                requested = await asyncio.to_thread(c.post, "/api/v1/runners/jobs/request", json={"runnerToken": token})
-            updated = await asyncio.to_thread(runner_update, first, ladder[0].uuid, token, job_token)
+                requested = await asyncio.to_thread(
+                    c.post, "/api/v1/runners/jobs/request", json={"runnerToken": token}
+                )
+            updated = await asyncio.to_thread(
+                runner_update, first, ladder[0].uuid, token, job_token
+            )
             await asyncio.to_thread(postgres.start)
 
             for answer in (listed, requested, updated):
                 assert_unavailable(answer)
             await asyncio.to_thread(
-                wait_until, lambda: 204 == runner_update(first, ladder[0].uuid, token, job_token).status_code, timeout_s=20, message="updates accepted again"
+                wait_until,
+                lambda: 204 == runner_update(first, ladder[0].uuid, token, job_token).status_code,
+                timeout_s=20,
+                message="updates accepted again",
             )
             await asyncio.to_thread(
-                wait_until, lambda: all(i.services.extras["fanout"].listening for i in (first, second)), timeout_s=20, message="both processes listening again"
+                wait_until,
+                lambda: all(i.services.extras["fanout"].listening for i in (first, second)),
+                timeout_s=20,
+                message="both processes listening again",
             )
             pings = len(on_second.pings)
             await asyncio.to_thread(enqueue_upload_ladder, first)
@@ -152,11 +196,13 @@ async def test_postgres_down_answers_503_and_everything_resumes(postgres: Postgr
         passes = int((WATCHING["process_lock_grace_s"] + 1) / WATCHING["watchdog_interval_s"])
         await asyncio.to_thread(watchdog_passes, first, 1)
         await asyncio.to_thread(watchdog_passes, second, passes)
-        states = {j.uuid: j.state for j in [first.call(first.services.jobs.get, j.uuid) for j in ladder + other]}
+        states = {
+            j.uuid: j.state
+            for j in [first.call(first.services.jobs.get, j.uuid) for j in ladder + other]
+        }
         assert JobState.PROCESSING is states[ladder[0].uuid]
         assert JobState.COMPLETING is states[other[0].uuid]
         assert 20 == len(states)
     finally:
         for instance in (first, second):
             await asyncio.to_thread(instance.stop)
-

@@ -34,12 +34,20 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point.mkdir()
     mount = shutil.which("mount")
     result = (
-        subprocess.run([mount, "-t", "tmpfs", "-o", f"size={SMALL_DISK_BYTES}", "tmpfs", str(mount_point)], capture_output=True, text=True)
+        subprocess.run(
+            [mount, "-t", "tmpfs", "-o", f"size={SMALL_DISK_BYTES}", "tmpfs", str(mount_point)],
+            capture_output=True,
+            text=True,
+        )
         if mount and os.geteuid() == 0
         else None
     )
     if result is None or result.returncode != 0:
-        why = result.stderr.strip() if result is not None else "mount needs root and the mount command"
+        why = (
+            result.stderr.strip()
+            if result is not None
+            else "mount needs root and the mount command"
+        )
         message = f"cannot mount a small tmpfs ({why}): disk-full tests SKIPPED"
         if REQUIRE_FAULTS:
             pytest.fail(message + " but OFFLOAD_REQUIRE_FAULTS=1")
@@ -77,17 +85,25 @@ def assert_still_serving(instance: RunningInstance, clip: Path) -> None:
         assert 1 == c.get("/api/v1/videos").json()["total"]
 
 
-def test_a_multipart_upload_that_fills_the_disk(full_instance: RunningInstance, media_clips: MediaClips) -> None:
+def test_a_multipart_upload_that_fills_the_disk(
+    full_instance: RunningInstance, media_clips: MediaClips
+) -> None:
     """A 3 MiB multipart upload onto 2 MiB gets 507, leaves no file, and a small one passes after."""
     with full_instance.admin() as c:
-        r = c.post("/api/v1/videos/upload", data={"name": "too big"}, files={"videofile": ("big.mp4", TOO_BIG)})
+        r = c.post(
+            "/api/v1/videos/upload",
+            data={"name": "too big"},
+            files={"videofile": ("big.mp4", TOO_BIG)},
+        )
 
     assert_clear_507(r)
     assert [] == files_left(full_instance)
     assert_still_serving(full_instance, media_clips.small)
 
 
-def test_a_resumable_chunk_that_fills_the_disk(full_instance: RunningInstance, media_clips: MediaClips) -> None:
+def test_a_resumable_chunk_that_fills_the_disk(
+    full_instance: RunningInstance, media_clips: MediaClips
+) -> None:
     """A 3 MiB resumable chunk onto 2 MiB gets 507, the upload and its bytes are gone, and a
     small upload passes after."""
     total = len(TOO_BIG)
@@ -98,7 +114,9 @@ def test_a_resumable_chunk_that_fills_the_disk(full_instance: RunningInstance, m
             headers={"X-Upload-Content-Length": str(total), "X-Upload-Content-Type": "video/mp4"},
         )
         location = started.headers["location"]
-        r = c.put(location, content=TOO_BIG, headers={"Content-Range": f"bytes 0-{total - 1}/{total}"})
+        r = c.put(
+            location, content=TOO_BIG, headers={"Content-Range": f"bytes 0-{total - 1}/{total}"}
+        )
         after = c.put(location, content=b"", headers={"Content-Range": f"bytes */{total}"})
 
     assert 201 == started.status_code, started.text
@@ -121,4 +139,7 @@ def test_a_runner_output_that_fills_the_disk(full_instance: RunningInstance) -> 
 
     assert_clear_507(r)
     assert [] == [p for p in files_left(full_instance) if "tmp" in p.parts]
-    assert "processing" == full_instance.call(full_instance.services.jobs.get, held.uuid).state.name.lower()
+    assert (
+        "processing"
+        == full_instance.call(full_instance.services.jobs.get, held.uuid).state.name.lower()
+    )

@@ -49,12 +49,18 @@ def kill_mid_completion(served: ServedInstance, runner: HttpRunner, workdir: Pat
     output, SIGKILL. Returns the job's UUID."""
     job = runner.accept(runner.request()[0]["uuid"])
     assert 204 == runner.success(job, runner.process(job, workdir)).status_code
-    wait_until(lambda: f"placed {job['uuid']}" in served.output(), timeout_s=20, message="the output placed")
+    wait_until(
+        lambda: f"placed {job['uuid']}" in served.output(),
+        timeout_s=20,
+        message="the output placed",
+    )
     served.kill()
     return str(job["uuid"])
 
 
-def assert_published_once(instance: Any, video_uuid: str, data_dir: Path, database_url: str, job_uuid: str) -> None:
+def assert_published_once(
+    instance: Any, video_uuid: str, data_dir: Path, database_url: str, job_uuid: str
+) -> None:
     video = video_view(instance, video_uuid)
     tree = media_tree(data_dir, database_url)
     attempts = [a["outcome"] for a in job_view(instance, job_uuid)["attempts"]]
@@ -77,7 +83,11 @@ def test_an_instance_killed_mid_completion_redoes_it_after_a_restart(
     job_uuid = kill_mid_completion(served, runner, tmp_path / "work")
 
     served.launch()
-    wait_until(lambda: PENDING == job_view(served, job_uuid)["state"]["id"], timeout_s=15, message="the completion re-queued")
+    wait_until(
+        lambda: PENDING == job_view(served, job_uuid)["state"]["id"],
+        timeout_s=15,
+        message="the completion re-queued",
+    )
     runner.run_all(tmp_path / "redo")
 
     assert_published_once(served, video_uuid, served.data_dir, database_url, job_uuid)
@@ -99,7 +109,11 @@ def test_another_process_takes_over_a_killed_ones_completion_within_seconds(
         job_uuid = kill_mid_completion(served, runner, tmp_path / "work")
         killed_at = time.monotonic()
 
-        wait_until(lambda: PENDING == job_view(other, job_uuid)["state"]["id"], timeout_s=15, message="the completion re-queued")
+        wait_until(
+            lambda: PENDING == job_view(other, job_uuid)["state"]["id"],
+            timeout_s=15,
+            message="the completion re-queued",
+        )
         taken_over_s = time.monotonic() - killed_at
         HttpRunner(other, runner.token).run_all(tmp_path / "redo")
 

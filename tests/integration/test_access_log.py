@@ -21,10 +21,14 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def access_log(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[str], list[logging.LogRecord]]]:
+def access_log(
+    caplog: pytest.LogCaptureFixture,
+) -> Iterator[Callable[[str], list[logging.LogRecord]]]:
     """The access records seen so far for one path."""
     with caplog.at_level(logging.INFO, logger="offload.access"):
-        yield lambda path: [r for r in caplog.records if r.name == "offload.access" and fields(r)["path"] == path]
+        yield lambda path: [
+            r for r in caplog.records if r.name == "offload.access" and fields(r)["path"] == path
+        ]
 
 
 def fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -32,20 +36,28 @@ def fields(record: logging.LogRecord) -> dict[str, Any]:
     return access
 
 
-def one_record(access_log: Callable[[str], list[logging.LogRecord]], path: str) -> logging.LogRecord:
+def one_record(
+    access_log: Callable[[str], list[logging.LogRecord]], path: str
+) -> logging.LogRecord:
     records = wait_until(lambda: access_log(path), message=f"an access record for {path}")
     assert 1 == len(records), [r.getMessage() for r in records]
     return records[0]
 
 
-async def logged_after(instance: RunningInstance, access_log: Callable[[str], list[logging.LogRecord]]) -> None:
+async def logged_after(
+    instance: RunningInstance, access_log: Callable[[str], list[logging.LogRecord]]
+) -> None:
     """Wait for the record of a request made now: what came before has been logged too."""
     async with httpx.AsyncClient(base_url=instance.url) as c:
         await c.get("/api/v1/ping")
-    await async_wait_until(lambda: access_log("/api/v1/ping"), message="the marker request's record")
+    await async_wait_until(
+        lambda: access_log("/api/v1/ping"), message="the marker request's record"
+    )
 
 
-def test_a_request_gives_one_record_with_its_fields(instance: RunningInstance, access_log: Callable[[str], list[logging.LogRecord]]) -> None:
+def test_a_request_gives_one_record_with_its_fields(
+    instance: RunningInstance, access_log: Callable[[str], list[logging.LogRecord]]
+) -> None:
     """GET /api/v1/ping → one record: method, path, query, status, duration, client, size."""
     with instance.client() as c:
         answer = c.get("/api/v1/ping", params={"start": "0"})
@@ -53,25 +65,45 @@ def test_a_request_gives_one_record_with_its_fields(instance: RunningInstance, a
     record = one_record(access_log, "/api/v1/ping")
     got = fields(record)
 
-    assert {"method": "GET", "path": "/api/v1/ping", "query": "start=0", "status": 200, "client": "127.0.0.1", "bytes": len(answer.content)} == {
-        k: got[k] for k in ("method", "path", "query", "status", "client", "bytes")
-    }
+    assert {
+        "method": "GET",
+        "path": "/api/v1/ping",
+        "query": "start=0",
+        "status": 200,
+        "client": "127.0.0.1",
+        "bytes": len(answer.content),
+    } == {k: got[k] for k in ("method", "path", "query", "status", "client", "bytes")}
     assert 0 <= got["duration_ms"] < 30_000
     assert '127.0.0.1 "GET /api/v1/ping?start=0" 200' in record.getMessage()
 
 
-def test_secret_query_values_are_redacted(instance: RunningInstance, access_log: Callable[[str], list[logging.LogRecord]]) -> None:
+def test_secret_query_values_are_redacted(
+    instance: RunningInstance, access_log: Callable[[str], list[logging.LogRecord]]
+) -> None:
     """Token-, password- and secret-like query values never reach the log; other values do."""
     with instance.client() as c:
-        c.get("/api/v1/ping", params={"token": "s3cr3t-a", "videoFileToken": "s3cr3t-b", "client_secret": "s3cr3t-c", "count": "5"})
+        c.get(
+            "/api/v1/ping",
+            params={
+                "token": "s3cr3t-a",
+                "videoFileToken": "s3cr3t-b",
+                "client_secret": "s3cr3t-c",
+                "count": "5",
+            },
+        )
 
     record = one_record(access_log, "/api/v1/ping")
 
-    assert "token=REDACTED&videoFileToken=REDACTED&client_secret=REDACTED&count=5" == fields(record)["query"]
+    assert (
+        "token=REDACTED&videoFileToken=REDACTED&client_secret=REDACTED&count=5"
+        == fields(record)["query"]
+    )
     assert "s3cr3t" not in record.getMessage()
 
 
-def test_a_trusted_proxy_passes_the_client_address(instance: RunningInstance, access_log: Callable[[str], list[logging.LogRecord]]) -> None:
+def test_a_trusted_proxy_passes_the_client_address(
+    instance: RunningInstance, access_log: Callable[[str], list[logging.LogRecord]]
+) -> None:
     """Behind a trusted proxy the record names the forwarded client, not the proxy."""
     with instance.client(headers={"X-Forwarded-For": "203.0.113.7"}) as c:
         c.get("/api/v1/ping")
@@ -80,7 +112,8 @@ def test_a_trusted_proxy_passes_the_client_address(instance: RunningInstance, ac
 
 
 def test_json_format_gives_one_json_object_a_line(
-    instance_factory: Callable[..., RunningInstance], access_log: Callable[[str], list[logging.LogRecord]]
+    instance_factory: Callable[..., RunningInstance],
+    access_log: Callable[[str], list[logging.LogRecord]],
 ) -> None:
     """With access_log_format=json each message is a JSON object carrying the same fields."""
     instance = instance_factory(access_log_format="json")
@@ -90,12 +123,15 @@ def test_json_format_gives_one_json_object_a_line(
     record = one_record(access_log, "/api/v1/nothing-here")
     parsed = json.loads(record.getMessage())
 
-    assert {"method": "GET", "path": "/api/v1/nothing-here", "status": 404} == {k: parsed[k] for k in ("method", "path", "status")}
+    assert {"method": "GET", "path": "/api/v1/nothing-here", "status": 404} == {
+        k: parsed[k] for k in ("method", "path", "status")
+    }
     assert set(fields(record)) <= set(parsed)
 
 
 def test_access_log_can_be_turned_off(
-    instance_factory: Callable[..., RunningInstance], access_log: Callable[[str], list[logging.LogRecord]]
+    instance_factory: Callable[..., RunningInstance],
+    access_log: Callable[[str], list[logging.LogRecord]],
 ) -> None:
     """access_log=false: requests leave no access record."""
     instance = instance_factory(access_log=False)
@@ -127,7 +163,9 @@ async def test_socket_long_polling_logs_its_handshake_only(
     async with httpx.AsyncClient(base_url=instance.url + "/socket.io/", params=polling) as c:
         opened = await c.get("")
         session = {"sid": json.loads(opened.text[1:])["sid"]}
-        connect = await c.post("", params=session, content=f'40{NAMESPACE},{{"runnerToken":"{token}"}}')
+        connect = await c.post(
+            "", params=session, content=f'40{NAMESPACE},{{"runnerToken":"{token}"}}'
+        )
         acknowledged = await c.get("", params=session)
         closed = await c.post("", params=session, content="1")
     await logged_after(instance, access_log)

@@ -39,11 +39,17 @@ def test_claim_accepts_the_best_jobs_for_this_runner(instance: RunningInstance) 
     with instance.client() as c:
         update = c.post(
             f"/api/v1/runners/jobs/{first.uuid}/update",
-            files=[("runnerToken", (None, runner["runnerToken"].encode())), ("jobToken", (None, jobs[0]["jobToken"].encode()))],
+            files=[
+                ("runnerToken", (None, runner["runnerToken"].encode())),
+                ("jobToken", (None, jobs[0]["jobToken"].encode())),
+            ],
         )
     assert 204 == update.status_code, update.text
     with instance.admin() as c:
-        listed = {j["uuid"]: j for j in c.get("/api/v1/runners/jobs", params={"count": 100}).json()["data"]}
+        listed = {
+            j["uuid"]: j
+            for j in c.get("/api/v1/runners/jobs", params={"count": 100}).json()["data"]
+        }
     assert "claimer" == listed[first.uuid]["runner"]["name"]
 
 
@@ -71,7 +77,11 @@ def test_claim_refuses_bad_input(instance: RunningInstance) -> None:
     assert_problem(claim(instance, runnerToken=token, jobTypes=["not-a-type"]), 400)
     assert_problem(claim(instance, runnerToken=token, jobTypes="vod-hls-transcoding"), 400)
     assert_problem(claim(instance), 400)
-    assert_problem(claim(instance, runnerToken="ptrt-00000000-0000-4000-8000-000000000000"), 404, code="unknown_runner_token")
+    assert_problem(
+        claim(instance, runnerToken="ptrt-00000000-0000-4000-8000-000000000000"),
+        404,
+        code="unknown_runner_token",
+    )
 
 
 async def test_concurrent_claims_share_the_jobs_out(instance: RunningInstance) -> None:
@@ -101,11 +111,28 @@ def test_a_runner_declaring_a_max_resolution_gets_nothing_taller(instance: Runni
     transcription) are for anyone. Priority order is kept among what fits."""
 
     def web(resolution: int) -> JobSpec:
-        return JobSpec(JobType.VOD_WEB_VIDEO, {"input": {}, "output": {"resolution": resolution, "fps": 25}}, {"videoUUID": str(uuid.uuid4())}, priority=resolution)
+        return JobSpec(
+            JobType.VOD_WEB_VIDEO,
+            {"input": {}, "output": {"resolution": resolution, "fps": 25}},
+            {"videoUUID": str(uuid.uuid4())},
+            priority=resolution,
+        )
 
-    transcription = JobSpec(JobType.TRANSCRIPTION, {"input": {"videoFileUrl": "http://i/v.mp4"}}, {"videoUUID": str(uuid.uuid4())}, priority=5000)
-    created = instance.call(instance.services.jobs.enqueue, [web(2160), web(1080), web(480), web(240), transcription])
-    by_resolution = {2160: created[0].uuid, 1080: created[1].uuid, 480: created[2].uuid, 240: created[3].uuid}
+    transcription = JobSpec(
+        JobType.TRANSCRIPTION,
+        {"input": {"videoFileUrl": "http://i/v.mp4"}},
+        {"videoUUID": str(uuid.uuid4())},
+        priority=5000,
+    )
+    created = instance.call(
+        instance.services.jobs.enqueue, [web(2160), web(1080), web(480), web(240), transcription]
+    )
+    by_resolution = {
+        2160: created[0].uuid,
+        1080: created[1].uuid,
+        480: created[2].uuid,
+        240: created[3].uuid,
+    }
     token = register_runner(instance, name="small")["runnerToken"]
 
     small = claim(instance, runnerToken=token, maxJobs=10, maxResolution=480).json()["jobs"]

@@ -48,7 +48,12 @@ class GatedHandler:
 
 def _web_video_job(instance: RunningInstance) -> str:
     video = str(uuid.uuid4())
-    spec = JobSpec(JobType.VOD_WEB_VIDEO, {"input": {}, "output": {"resolution": 480, "fps": 25}}, {"videoUUID": video}, priority=100)
+    spec = JobSpec(
+        JobType.VOD_WEB_VIDEO,
+        {"input": {}, "output": {"resolution": 480, "fps": 25}},
+        {"videoUUID": video},
+        priority=100,
+    )
     [job] = instance.call(instance.services.jobs.enqueue, [spec])
     return str(job.uuid)
 
@@ -62,7 +67,9 @@ def _leftovers(directory: Path) -> list[str]:
     return sorted(os.listdir(directory)) if directory.exists() else []
 
 
-def test_a_completion_outliving_the_success_wait_keeps_its_output(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_a_completion_outliving_the_success_wait_keeps_its_output(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """`success` answers after `success_wait_s` while the completion still runs; the completion
     reads the posted file intact afterwards, the job ends COMPLETED and no temp file is left."""
     handler = GatedHandler()
@@ -86,21 +93,34 @@ def test_a_completion_outliving_the_success_wait_keeps_its_output(instance_facto
     assert handler.started.is_set()
     assert JobState.COMPLETING == _state(instance, job_uuid)
     handler.go.set()
-    wait_until(lambda: _state(instance, job_uuid) is not JobState.COMPLETING, message="the completion's end")
+    wait_until(
+        lambda: _state(instance, job_uuid) is not JobState.COMPLETING,
+        message="the completion's end",
+    )
     assert JobState.COMPLETED == _state(instance, job_uuid)
     assert {"videoFile": output} == handler.read
     tmp = instance.settings.data_dir / "tmp"
-    assert ([], []) == (_leftovers(tmp / "uploads"), _leftovers(instance.services.jobs.staging.root))
+    assert ([], []) == (
+        _leftovers(tmp / "uploads"),
+        _leftovers(instance.services.jobs.staging.root),
+    )
 
 
-def test_recovering_orphaned_completions_removes_their_staging_dirs(instance: RunningInstance) -> None:
+def test_recovering_orphaned_completions_removes_their_staging_dirs(
+    instance: RunningInstance,
+) -> None:
     """Recovery re-queues a completion whose process is gone and removes its staging dir, and
     any staging dir whose job is no longer completing; a live completion's dir stays."""
     runner_token = register_runner(instance)["runnerToken"]
     orphaned, live = _web_video_job(instance), _web_video_job(instance)
     with instance.client() as client:
         for job_uuid in (orphaned, live):
-            assert 200 == client.post(f"{JOBS}/{job_uuid}/accept", json={"runnerToken": runner_token}).status_code
+            assert (
+                200
+                == client.post(
+                    f"{JOBS}/{job_uuid}/accept", json={"runnerToken": runner_token}
+                ).status_code
+            )
     force_completing(instance, orphaned, owner="a-process-that-died")
     force_completing(instance, live)
     staging = instance.services.jobs.staging
@@ -140,7 +160,9 @@ class OutageHandler(GatedHandler):
         return commit
 
 
-def test_a_database_outage_during_the_final_write_is_waited_out(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_a_database_outage_during_the_final_write_is_waited_out(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """When the completion's final transaction fails for want of a database, it is tried again
     (not dropped, which left the job COMPLETING for hours): the job ends COMPLETED."""
     handler = OutageHandler()
@@ -148,13 +170,23 @@ def test_a_database_outage_during_the_final_write_is_waited_out(instance_factory
     runner_token = register_runner(instance)["runnerToken"]
     job_uuid = _web_video_job(instance)
     with instance.client() as client:
-        job_token = client.post(f"{JOBS}/{job_uuid}/accept", json={"runnerToken": runner_token}).json()["job"]["jobToken"]
+        job_token = client.post(
+            f"{JOBS}/{job_uuid}/accept", json={"runnerToken": runner_token}
+        ).json()["job"]["jobToken"]
         answer = client.post(
             f"{JOBS}/{job_uuid}/success",
-            files=[("runnerToken", (None, runner_token.encode())), ("jobToken", (None, job_token.encode())), ("payload[videoFile]", ("out.mp4", b"output"))],
+            files=[
+                ("runnerToken", (None, runner_token.encode())),
+                ("jobToken", (None, job_token.encode())),
+                ("payload[videoFile]", ("out.mp4", b"output")),
+            ],
         )
 
     assert 204 == answer.status_code, answer.text
-    wait_until(lambda: _state(instance, job_uuid) is JobState.COMPLETED, timeout_s=10, message="the completion committed")
+    wait_until(
+        lambda: _state(instance, job_uuid) is JobState.COMPLETED,
+        timeout_s=10,
+        message="the completion committed",
+    )
     assert 2 == handler.commits
     assert {"videoFile": b"output"} == handler.read

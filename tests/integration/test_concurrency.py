@@ -121,21 +121,35 @@ async def test_two_simultaneous_successes_complete_the_job_once(instance: Runnin
     )
 
 
-async def test_simultaneous_registrations_under_one_name_make_one_runner(instance: RunningInstance) -> None:
+async def test_simultaneous_registrations_under_one_name_make_one_runner(
+    instance: RunningInstance,
+) -> None:
     """10 registrations of one name at once, three times over: one 200 and nine PeerTube 400s each, never a 500."""
     [token] = instance.call(instance.services.runners.list_registration_tokens, 0, 1, False)[1]
     names = ["twin-a", "twin-b", "twin-c"]
-    async with httpx.AsyncClient(base_url=instance.url, timeout=30.0, limits=httpx.Limits(max_connections=10)) as client:
+    async with httpx.AsyncClient(
+        base_url=instance.url, timeout=30.0, limits=httpx.Limits(max_connections=10)
+    ) as client:
         rounds = [
             await asyncio.gather(
-                *(client.post("/api/v1/runners/register", json={"registrationToken": token.token, "name": name}) for _ in range(10))
+                *(
+                    client.post(
+                        "/api/v1/runners/register",
+                        json={"registrationToken": token.token, "name": name},
+                    )
+                    for _ in range(10)
+                )
             )
             for name in names
         ]
 
     for answers in rounds:
-        assert {200: 1, 400: 9} == dict(Counter(r.status_code for r in answers)), [r.text for r in answers if r.status_code >= 500]
-        assert {"This runner name already exists on this instance"} == {r.json()["detail"] for r in answers if r.status_code == 400}
+        assert {200: 1, 400: 9} == dict(Counter(r.status_code for r in answers)), [
+            r.text for r in answers if r.status_code >= 500
+        ]
+        assert {"This runner name already exists on this instance"} == {
+            r.json()["detail"] for r in answers if r.status_code == 400
+        }
     with instance.admin() as c:
         listed = [r["name"] for r in c.get("/api/v1/runners", params={"count": 100}).json()["data"]]
     assert sorted(names) == sorted(listed)

@@ -17,6 +17,7 @@ WEB_VIDEO = "vod-web-video-transcoding"
 WAITING_LABEL = "Waiting for parent job to finish"
 NOT_CANCELLABLE = 'Cannot cancel this job that is not in "pending", "processing" or "waiting for parent job" state'
 
+
 def jobs_of(admin: httpx.Client, params: Any = None) -> dict[str, Any]:
     r = admin.get(JOBS, params=params)
     assert 200 == r.status_code, r.text

@@ -15,6 +15,7 @@ TOKENS = "/api/v1/runners/registration-tokens"
 RUNNERS = "/api/v1/runners"
 REGISTER = "/api/v1/runners/register"
 
+
 def listed(client: httpx.Client, path: str, **params: Any) -> dict[str, Any]:
     r = client.get(path, params=params)
     assert 200 == r.status_code, r.text

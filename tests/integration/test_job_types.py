@@ -38,8 +38,12 @@ COPY = JobType.STUDIO
 def plan_copy(video_uuid: str, public_url: str, new_uuid: Callable[[], str]) -> LadderJob:
     """How the instance creates the job: one input URL, named with the job's own UUID."""
     job_uuid = new_uuid()
-    payload: dict[str, object] = {"input": {"videoFileUrl": input_file_url(public_url, job_uuid, video_uuid)}}
-    return LadderJob(job_uuid, JobSpec(COPY, payload, {"videoUUID": video_uuid}, priority=100), required=False)
+    payload: dict[str, object] = {
+        "input": {"videoFileUrl": input_file_url(public_url, job_uuid, video_uuid)}
+    }
+    return LadderJob(
+        job_uuid, JobSpec(COPY, payload, {"videoUUID": video_uuid}, priority=100), required=False
+    )
 
 
 async def process_copy(payload: dict[str, Any], work: Work) -> dict[str, Path]:
@@ -58,7 +62,9 @@ COPY_KIND = JobKind(COPY, success_files("videoFile"), no_update_payload, process
 class CopyCompletion:
     """The completion: refuse a copy that differs from the video's file, keep a good one."""
 
-    def __init__(self, videos: VideoService, now: Callable[[], datetime], on_change: Callable[[], None]) -> None:
+    def __init__(
+        self, videos: VideoService, now: Callable[[], datetime], on_change: Callable[[], None]
+    ) -> None:
         self.videos = videos
         self.root = videos.storage.root / "copies"
 
@@ -87,7 +93,9 @@ def register_copy(app: Any, services: Any) -> None:
     """Registration, at run time: the kind into the instance's registry (which its local
     workers read), the completion beside the built-in ones."""
     services.jobs.kinds = services.jobs.kinds.replacing(COPY_KIND)
-    services.jobs.handlers[COPY] = CopyCompletion(media_of(services).videos, services.jobs.now, lambda: None)
+    services.jobs.handlers[COPY] = CopyCompletion(
+        media_of(services).videos, services.jobs.now, lambda: None
+    )
 
 
 # ---- the tests ---------------------------------------------------------------------------
@@ -97,13 +105,19 @@ def register_copy(app: Any, services: Any) -> None:
 def copying_instance(tmp_path: Path) -> Iterator[RunningInstance]:
     """Uploads published as they are (no VOD jobs), one local worker, the copy type registered."""
     instance = start_instance(
-        tmp_path / "data", plugins=[register_copy], remote_vod=False, transcoding_enabled=False, local_transcoding_concurrency=1
+        tmp_path / "data",
+        plugins=[register_copy],
+        remote_vod=False,
+        transcoding_enabled=False,
+        local_transcoding_concurrency=1,
     )
     yield instance
     instance.stop()
 
 
-def test_a_type_registered_at_run_time_runs_end_to_end_on_a_local_worker(copying_instance: RunningInstance, media_clips: MediaClips) -> None:
+def test_a_type_registered_at_run_time_runs_end_to_end_on_a_local_worker(
+    copying_instance: RunningInstance, media_clips: MediaClips
+) -> None:
     """A job of the test's own type is planned, processed by a local worker with its processing
     step, checked and stored by its completion: COMPLETED, the copy equal to the upload."""
     instance = copying_instance
@@ -112,16 +126,24 @@ def test_a_type_registered_at_run_time_runs_end_to_end_on_a_local_worker(copying
 
     async def create() -> list[Job]:
         video = await videos.get(VideoId(uuid=video_uuid))
-        return await videos.add_jobs(video, [plan_copy(video.uuid, videos.public_url, videos.new_uuid)], local=True)
+        return await videos.add_jobs(
+            video, [plan_copy(video.uuid, videos.public_url, videos.new_uuid)], local=True
+        )
 
     [job] = instance.call(create)
 
-    wait_until(lambda: instance.call(instance.services.jobs.get, job.uuid).state == COMPLETED, timeout_s=30, message="the copy job completed")
+    wait_until(
+        lambda: instance.call(instance.services.jobs.get, job.uuid).state == COMPLETED,
+        timeout_s=30,
+        message="the copy job completed",
+    )
     copy = instance.settings.data_dir / "copies" / f"{job.uuid}.mp4"
     assert _digest(copy) == _digest(media_clips.small)
 
 
-def test_every_processable_type_has_its_completion_on_the_instance(instance: RunningInstance) -> None:
+def test_every_processable_type_has_its_completion_on_the_instance(
+    instance: RunningInstance,
+) -> None:
     """The instance's handlers: each built-in completion is a JobHandler for its type; every
     other wire type keeps what the runner sent, as before."""
     handlers = instance.services.jobs.handlers
@@ -129,4 +151,6 @@ def test_every_processable_type_has_its_completion_on_the_instance(instance: Run
     for job_type in JobType:
         handler: JobHandler = handlers[job_type]
         assert isinstance(handler, JobHandler)
-        assert isinstance(handler, KeepFilesHandler) is (job_type not in BUILTIN_COMPLETIONS), job_type
+        assert isinstance(handler, KeepFilesHandler) is (job_type not in BUILTIN_COMPLETIONS), (
+            job_type
+        )

@@ -34,7 +34,13 @@ def idle_instance(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ru
     """Remote VOD runners off (uploads make local jobs), no built-in local worker, 240p only;
     settings overrides from `@pytest.mark.parametrize("idle_instance", [{...}], indirect=True)`."""
     overrides = getattr(request, "param", {})
-    instance = start_instance(tmp_path / "data", remote_vod=False, local_transcoding_concurrency=0, transcoding_resolutions=[240], **overrides)
+    instance = start_instance(
+        tmp_path / "data",
+        remote_vod=False,
+        local_transcoding_concurrency=0,
+        transcoding_resolutions=[240],
+        **overrides,
+    )
     yield instance
     instance.stop()
 
@@ -46,7 +52,9 @@ def start_workers(idle_instance: RunningInstance) -> Iterator[Any]:
 
     def start(**options: Any) -> LocalWorkers:
         async def build() -> LocalWorkers:
-            workers = LocalWorkers(idle_instance.services.jobs, media_of(idle_instance.services).videos, **options)
+            workers = LocalWorkers(
+                idle_instance.services.jobs, media_of(idle_instance.services).videos, **options
+            )
             workers.start()
             return workers
 
@@ -73,22 +81,40 @@ def test_a_job_deleted_while_it_runs_does_not_take_the_worker_down(
     start_workers(ffmpeg_path=str(paced_ffmpeg(tmp_path)), heartbeat_s=0.1, poll_s=0.1)
     upload(instance, make_clip(tmp_path / "long.mp4", duration_s=3.0))
     doomed = wait_until(
-        lambda: next((j for j in jobs_of(instance) if j["state"]["id"] == PROCESSING and processes_mentioning(j["uuid"])), None),
+        lambda: next(
+            (
+                j
+                for j in jobs_of(instance)
+                if j["state"]["id"] == PROCESSING and processes_mentioning(j["uuid"])
+            ),
+            None,
+        ),
         timeout_s=30,
         message="a local job with ffmpeg running",
     )
 
     with instance.admin() as c:
         assert 204 == c.delete(f"/api/v1/runners/jobs/{doomed['uuid']}").status_code
-    wait_until(lambda: not processes_mentioning(doomed["uuid"]), timeout_s=5, message="the deleted job's ffmpeg gone")
+    wait_until(
+        lambda: not processes_mentioning(doomed["uuid"]),
+        timeout_s=5,
+        message="the deleted job's ffmpeg gone",
+    )
     video_uuid = upload(instance, media_clips.small).json()["video"]["uuid"]
 
-    wait_until(lambda: published(instance, video_uuid), timeout_s=40, message="the next upload published")
+    wait_until(
+        lambda: published(instance, video_uuid), timeout_s=40, message="the next upload published"
+    )
 
 
-@pytest.mark.parametrize("idle_instance", [{"sqlite_busy_timeout_s": SHORT_BUSY_TIMEOUT_S}], indirect=True)
+@pytest.mark.parametrize(
+    "idle_instance", [{"sqlite_busy_timeout_s": SHORT_BUSY_TIMEOUT_S}], indirect=True
+)
 def test_a_worker_whose_claims_fail_is_restarted_and_resumes(
-    idle_instance: RunningInstance, start_workers: Any, media_clips: MediaClips, caplog: pytest.LogCaptureFixture
+    idle_instance: RunningInstance,
+    start_workers: Any,
+    media_clips: MediaClips,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """While another process holds the SQLite file locked, a worker's claim fails and the worker
     dies; its supervisor logs it and restarts it after a pause, and once the lock is released
@@ -102,11 +128,17 @@ def test_a_worker_whose_claims_fail_is_restarted_and_resumes(
         locker.execute("BEGIN EXCLUSIVE")
         start_workers(poll_s=0.1)
 
-        wait_until(lambda: 2 <= sum("restarting it in" in r.getMessage() for r in caplog.records), timeout_s=20, message="two restarts")
+        wait_until(
+            lambda: 2 <= sum("restarting it in" in r.getMessage() for r in caplog.records),
+            timeout_s=20,
+            message="two restarts",
+        )
         assert {PENDING, WAITING} == {j["state"]["id"] for j in jobs_of(instance)}
     finally:
         locker.execute("ROLLBACK")
         locker.close()
 
-    wait_until(lambda: published(instance, video_uuid), timeout_s=40, message="the upload published")
+    wait_until(
+        lambda: published(instance, video_uuid), timeout_s=40, message="the upload published"
+    )
     assert {COMPLETED} == {j["state"]["id"] for j in jobs_of(instance)}

@@ -30,27 +30,48 @@ def login_from(instance: RunningInstance, ip: str, username: str, password: str)
     """One password grant as seen coming from `ip`."""
     with instance.client(headers={"X-Forwarded-For": ip}) as c:
         client = c.get("/api/v1/oauth-clients/local").json()
-        return c.post(TOKEN, data={**client, "grant_type": "password", "username": username, "password": password})
+        return c.post(
+            TOKEN,
+            data={**client, "grant_type": "password", "username": username, "password": password},
+        )
 
 
 def add_user(instance: RunningInstance, username: str) -> None:
     with instance.admin() as c:
         r = c.post(
             "/api/v1/users",
-            json={"username": username, "password": f"{username}-password", "email": f"{username}@example.com", "role": 2},
+            json={
+                "username": username,
+                "password": f"{username}-password",
+                "email": f"{username}@example.com",
+                "role": 2,
+            },
         )
     assert 200 == r.status_code, r.text
 
 
-async def test_a_burst_of_wrong_logins_does_not_freeze_the_instance(instance_factory: Callable[..., RunningInstance]) -> None:
+async def test_a_burst_of_wrong_logins_does_not_freeze_the_instance(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """While waves of 30 concurrent failing logins run, every ping and runner poll answers within 1 s."""
     instance = instance_factory(login_rate_limit_max=1_000_000)
     runner_token = register_runner(instance)["runnerToken"]
     limits = httpx.Limits(max_connections=WAVE, max_keepalive_connections=WAVE)
-    async with httpx.AsyncClient(base_url=instance.url, timeout=60, limits=limits) as guesser, httpx.AsyncClient(base_url=instance.url, timeout=60) as pinger:
+    async with (
+        httpx.AsyncClient(base_url=instance.url, timeout=60, limits=limits) as guesser,
+        httpx.AsyncClient(base_url=instance.url, timeout=60) as pinger,
+    ):
         client = (await guesser.get("/api/v1/oauth-clients/local")).json()
         # Half guess root's password, half spray unknown names (which cost a hash too).
-        forms = [{**client, "grant_type": "password", "username": ("root", f"nobody{n}")[n % 2], "password": "wrong"} for n in range(WAVE)]
+        forms = [
+            {
+                **client,
+                "grant_type": "password",
+                "username": ("root", f"nobody{n}")[n % 2],
+                "password": "wrong",
+            }
+            for n in range(WAVE)
+        ]
         answers: list[int] = []
 
         async def waves() -> None:
@@ -66,7 +87,9 @@ async def test_a_burst_of_wrong_logins_does_not_freeze_the_instance(instance_fac
                 assert 200 == (await pinger.get("/api/v1/ping")).status_code
                 latencies.append(time.monotonic() - started)
                 started = time.monotonic()
-                poll = await pinger.post("/api/v1/runners/jobs/request", json={"runnerToken": runner_token})
+                poll = await pinger.post(
+                    "/api/v1/runners/jobs/request", json={"runnerToken": runner_token}
+                )
                 assert 200 == poll.status_code
                 latencies.append(time.monotonic() - started)
             if burst.done():
@@ -77,11 +100,15 @@ async def test_a_burst_of_wrong_logins_does_not_freeze_the_instance(instance_fac
                 await burst
 
     assert {400} == set(answers)
-    assert max(latencies) < 1.0, f"ping, poll, ping, … latencies under the burst (s): {[round(s, 2) for s in latencies]}"
+    assert max(latencies) < 1.0, (
+        f"ping, poll, ping, … latencies under the burst (s): {[round(s, 2) for s in latencies]}"
+    )
 
 
 @SQLITE_ONLY
-def test_failed_logins_from_one_address_are_limited(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_failed_logins_from_one_address_are_limited(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """After N failed logins from one IP the next is a 429 problem with Retry-After, even with the right password."""
     instance = instance_factory(login_rate_limit_max=3, login_rate_limit_window_s=120.0)
 
@@ -96,12 +123,16 @@ def test_failed_logins_from_one_address_are_limited(instance_factory: Callable[.
 
 
 @SQLITE_ONLY
-def test_failed_logins_on_one_user_are_limited_across_addresses(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_failed_logins_on_one_user_are_limited_across_addresses(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """N failures on one username from N addresses: a further address is refused for that user, not for another."""
     instance = instance_factory(login_rate_limit_max=3, login_rate_limit_window_s=120.0)
     add_user(instance, "alice")
 
-    spent = [login_from(instance, f"198.51.100.{n}", "alice", "wrong").status_code for n in range(1, 4)]
+    spent = [
+        login_from(instance, f"198.51.100.{n}", "alice", "wrong").status_code for n in range(1, 4)
+    ]
     limited = login_from(instance, "198.51.100.9", "alice", "alice-password")
     other_user = login_from(instance, "198.51.100.9", "root", ADMIN_PASSWORD)
 
@@ -112,13 +143,20 @@ def test_failed_logins_on_one_user_are_limited_across_addresses(instance_factory
 
 
 @SQLITE_ONLY
-def test_successful_logins_use_no_budget_and_others_still_log_in(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_successful_logins_use_no_budget_and_others_still_log_in(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """Right passwords do not count; a locked-out address and user leave other addresses and users alone."""
     instance = instance_factory(login_rate_limit_max=2, login_rate_limit_window_s=120.0)
     add_user(instance, "alice")
 
-    successes = [login_from(instance, "198.51.100.1", "alice", "alice-password").status_code for _ in range(4)]
-    failures = [login_from(instance, "198.51.100.1", "alice", "wrong").status_code for _ in range(3)]
+    successes = [
+        login_from(instance, "198.51.100.1", "alice", "alice-password").status_code
+        for _ in range(4)
+    ]
+    failures = [
+        login_from(instance, "198.51.100.1", "alice", "wrong").status_code for _ in range(3)
+    ]
     other_address = login_from(instance, "198.51.100.2", "root", ADMIN_PASSWORD)
 
     assert [200] * 4 == successes

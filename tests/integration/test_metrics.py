@@ -12,7 +12,7 @@ from tests.ladder import enqueue_upload_ladder, register_runner
 from tests.support import RunningInstance, wait_until
 
 METRICS_TOKEN = "scrape-me-" + "x" * 20
-_SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
+_SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 
 
 def parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -33,7 +33,9 @@ def parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return samples
 
 
-def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+def value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
@@ -42,7 +44,9 @@ def metered(instance_factory: Callable[..., RunningInstance]) -> RunningInstance
     return instance_factory(metrics_token=METRICS_TOKEN)
 
 
-def scrape(instance: RunningInstance, token: str | None = METRICS_TOKEN) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def scrape(
+    instance: RunningInstance, token: str | None = METRICS_TOKEN
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with instance.client(headers=headers) as c:
         r = c.get("/metrics")
@@ -75,7 +79,13 @@ def test_figures_follow_the_jobs_and_runners(metered: RunningInstance) -> None:
     runner = register_runner(metered)
     jobs = enqueue_upload_ladder(metered)
     with metered.client() as c:
-        assert 200 == c.post(f"/api/v1/runners/jobs/{jobs[0].uuid}/accept", json={"runnerToken": runner["runnerToken"]}).status_code
+        assert (
+            200
+            == c.post(
+                f"/api/v1/runners/jobs/{jobs[0].uuid}/accept",
+                json={"runnerToken": runner["runnerToken"]},
+            ).status_code
+        )
     with metered.admin() as c:
         assert 204 == c.post(f"/api/v1/runners/jobs/{jobs[0].uuid}/cancel").status_code
 
@@ -85,8 +95,14 @@ def test_figures_follow_the_jobs_and_runners(metered: RunningInstance) -> None:
     assert 1 == value(after, "offload_jobs", state="cancelled", type=web)
     assert 4 == value(after, "offload_jobs", state="parent_cancelled", type=web)
     assert 5 == value(after, "offload_jobs", state="parent_cancelled", type=hls)
-    assert (0, 1, 1) == (value(before, "offload_runners"), value(after, "offload_runners"), value(after, "offload_runners_online"))
-    assert 1 == value(after, "offload_jobs_accepted_total") - value(before, "offload_jobs_accepted_total")
+    assert (0, 1, 1) == (
+        value(before, "offload_runners"),
+        value(after, "offload_runners"),
+        value(after, "offload_runners_online"),
+    )
+    assert 1 == value(after, "offload_jobs_accepted_total") - value(
+        before, "offload_jobs_accepted_total"
+    )
     assert 1 == value(after, "offload_job_attempts_ended_total", outcome="cancelled")
     assert 0 == value(after, "offload_oldest_pending_job_age_seconds")
 
@@ -96,4 +112,8 @@ def test_oldest_pending_job_age_grows(metered: RunningInstance) -> None:
     first = value(scrape(metered), "offload_oldest_pending_job_age_seconds")
 
     assert 0 <= first
-    wait_until(lambda: value(scrape(metered), "offload_oldest_pending_job_age_seconds") > first, timeout_s=10, message="age to grow")
+    wait_until(
+        lambda: value(scrape(metered), "offload_oldest_pending_job_age_seconds") > first,
+        timeout_s=10,
+        message="age to grow",
+    )

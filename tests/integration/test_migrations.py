@@ -37,7 +37,9 @@ async def test_upgrade_head_matches_the_declared_tables(database_url: str) -> No
     assert [] == diff
 
 
-async def test_job_resolutions_are_filled_in_for_waiting_jobs(tmp_path: Path, pg: PgCluster | None) -> None:
+async def test_job_resolutions_are_filled_in_for_waiting_jobs(
+    tmp_path: Path, pg: PgCluster | None
+) -> None:
     """Migration 0005 copies `payload.output.resolution` of jobs still to run into the new
     column (finished jobs are never claimed again), on both databases."""
     urls = [f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"]
@@ -55,11 +57,20 @@ async def test_job_resolutions_are_filled_in_for_waiting_jobs(tmp_path: Path, pg
                             "INSERT INTO runner_jobs (uuid, type, state, priority, failures, payload, private_payload, attempt, created_at, updated_at) "
                             "VALUES (:uuid, 'vod-web-video-transcoding', :state, 100, 0, :payload, '{}', 0, :now, :now)"
                         ),
-                        {"uuid": uuid, "state": state, "payload": json.dumps({"output": {"resolution": resolution, "fps": 25}}), "now": now},
+                        {
+                            "uuid": uuid,
+                            "state": state,
+                            "payload": json.dumps(
+                                {"output": {"resolution": resolution, "fps": 25}}
+                            ),
+                            "now": now,
+                        },
                     )
             await db.upgrade()
             async with db.read() as conn:
-                rows = dict((await conn.execute(sa.text("SELECT uuid, resolution FROM runner_jobs"))).all())
+                rows = dict(
+                    (await conn.execute(sa.text("SELECT uuid, resolution FROM runner_jobs"))).all()
+                )
         finally:
             await db.dispose()
 

@@ -313,7 +313,9 @@ def _padded(case: Case, size: int) -> None:
 
 
 @sqlite_only
-def test_bodies_past_their_caps_get_413_problems_never_5xx(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_bodies_past_their_caps_get_413_problems_never_5xx(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """Under tight caps, fuzzed calls grown past them (runner uploads with a real job's tokens,
     JSON and form bodies) get a 413 problem, or the 2xx/4xx they would get anyway."""
     instance = instance_factory(**TIGHT_LIMITS)
@@ -332,7 +334,11 @@ def test_bodies_past_their_caps_get_413_problems_never_5xx(instance_factory: Cal
                 job_uuid, job_token = jobs.take()
                 case.path_parameters = {**case.path_parameters, "jobUUID": job_uuid}
                 if isinstance(case.body, dict):
-                    case.body = {**case.body, "runnerToken": runner["runnerToken"], "jobToken": job_token}
+                    case.body = {
+                        **case.body,
+                        "runnerToken": runner["runnerToken"],
+                        "jobToken": job_token,
+                    }
             _padded(case, next(padding))
             response = case.call(base_url=instance.url, session=session, headers=auth, timeout=10)
             if job_bound:

@@ -10,7 +10,9 @@ from tests.clips import MediaClips, upload
 from tests.support import RunningInstance
 
 
-def test_video_details_carry_what_peertube_clients_read(instance: RunningInstance, media_clips: MediaClips) -> None:
+def test_video_details_carry_what_peertube_clients_read(
+    instance: RunningInstance, media_clips: MediaClips
+) -> None:
     """A video's files have resolution, size, fps, file and torrent URLs; it has a channel and an account."""
     uuid = upload(instance, media_clips.small).json()["video"]["uuid"]
 
@@ -21,7 +23,9 @@ def test_video_details_carry_what_peertube_clients_read(instance: RunningInstanc
     file = video["files"][0]
     assert {"id": 240, "label": "240p"} == file["resolution"]
     assert file["size"] > 0 and file["fps"] == 25
-    assert file["fileUrl"] == file["fileDownloadUrl"] and file["magnetUri"].startswith("magnet:?xs=")
+    assert file["fileUrl"] == file["fileDownloadUrl"] and file["magnetUri"].startswith(
+        "magnet:?xs="
+    )
     assert ("root_channel", "root") == (video["channel"]["name"], video["account"]["name"])
     assert video["channel"]["ownerAccount"]["name"] == "root"
     assert {"id": 1, "label": "Public"} == video["privacy"]
@@ -31,9 +35,16 @@ def test_video_details_carry_what_peertube_clients_read(instance: RunningInstanc
 
 @pytest.mark.parametrize(
     ("path", "key", "label"),
-    [("categories", "1", "Music"), ("licences", "7", "Public Domain Dedication"), ("languages", "fr", "French"), ("privacies", "5", "Password protected")],
+    [
+        ("categories", "1", "Music"),
+        ("licences", "7", "Public Domain Dedication"),
+        ("languages", "fr", "French"),
+        ("privacies", "5", "Password protected"),
+    ],
 )
-def test_constants_are_not_taken_for_video_ids(instance: RunningInstance, path: str, key: str, label: str) -> None:
+def test_constants_are_not_taken_for_video_ids(
+    instance: RunningInstance, path: str, key: str, label: str
+) -> None:
     """`/videos/categories` and its kin answer PeerTube's id→label maps, not a 400 for a bad id."""
     with instance.client() as c:
         r = c.get(f"/api/v1/videos/{path}")
@@ -64,7 +75,12 @@ def test_channels_and_accounts(instance: RunningInstance) -> None:
         missing = c.get("/api/v1/accounts/nobody/video-channels")
 
     assert ["root_channel"] == [ch["name"] for ch in me["videoChannels"]]
-    assert me["videoChannels"][0]["id"] == channels["data"][0]["id"] == of_root["data"][0]["id"] == one.json()["id"]
+    assert (
+        me["videoChannels"][0]["id"]
+        == channels["data"][0]["id"]
+        == of_root["data"][0]["id"]
+        == one.json()["id"]
+    )
     assert 1 == channels["total"] == of_root["total"]
     assert 404 == missing.status_code
 
@@ -78,10 +94,20 @@ def test_channels_and_accounts(instance: RunningInstance) -> None:
         ({"channelId": "4242"}, 400, 'Unknown video "video channel" for this instance.'),
     ],
 )
-def test_upload_checks_attributes_as_peertube(instance: RunningInstance, media_clips: MediaClips, fields: dict[str, str], status: int, detail: str) -> None:
+def test_upload_checks_attributes_as_peertube(
+    instance: RunningInstance,
+    media_clips: MediaClips,
+    fields: dict[str, str],
+    status: int,
+    detail: str,
+) -> None:
     """A bad channel, privacy or category is PeerTube's 400, and no video is made."""
     with instance.admin() as c:
-        r = c.post("/api/v1/videos/upload", data={"name": "checked", **fields}, files={"videofile": ("a.mp4", media_clips.small.read_bytes())})
+        r = c.post(
+            "/api/v1/videos/upload",
+            data={"name": "checked", **fields},
+            files={"videofile": ("a.mp4", media_clips.small.read_bytes())},
+        )
         total = c.get("/api/v1/videos").json()["total"]
 
     assert status == r.status_code, r.text
@@ -89,7 +115,9 @@ def test_upload_checks_attributes_as_peertube(instance: RunningInstance, media_c
     assert 0 == total
 
 
-def test_update_renames_and_checks_as_peertube(instance: RunningInstance, media_clips: MediaClips) -> None:
+def test_update_renames_and_checks_as_peertube(
+    instance: RunningInstance, media_clips: MediaClips
+) -> None:
     """`PUT /videos/{id}` renames a video (204, JSON or form); a bad privacy is a 400, an unknown video a 404."""
     uuid = upload(instance, media_clips.small).json()["video"]["uuid"]
 
@@ -100,5 +128,10 @@ def test_update_renames_and_checks_as_peertube(instance: RunningInstance, media_
         unknown = c.put("/api/v1/videos/999999", json={"name": "nobody's"})
         name = c.get(f"/api/v1/videos/{uuid}").json()["name"]
 
-    assert (204, 204, 400, 404) == (renamed.status_code, by_form.status_code, bad.status_code, unknown.status_code)
+    assert (204, 204, 400, 404) == (
+        renamed.status_code,
+        by_form.status_code,
+        bad.status_code,
+        unknown.status_code,
+    )
     assert "renamed again" == name

@@ -44,7 +44,9 @@ async def _hold_write_lock(db: Database, held: asyncio.Event, release: asyncio.E
 def write_lock_held(instance: RunningInstance) -> Iterator[None]:
     assert instance.loop is not None
     held, release = instance.call(_events)
-    holder = asyncio.run_coroutine_threadsafe(_hold_write_lock(instance.services.db, held, release), instance.loop)
+    holder = asyncio.run_coroutine_threadsafe(
+        _hold_write_lock(instance.services.db, held, release), instance.loop
+    )
     wait_until(held.is_set, message="write lock taken")
     try:
         yield
@@ -57,7 +59,9 @@ async def _events() -> tuple[asyncio.Event, asyncio.Event]:
     return asyncio.Event(), asyncio.Event()
 
 
-def test_empty_polls_answer_while_a_writer_holds_the_lock(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_empty_polls_answer_while_a_writer_holds_the_lock(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """With a write transaction open on the database, an empty claim and an empty request
     still answer 200 at once: finding nothing takes no write lock."""
     instance = instance_factory(last_contact_interval_s=3600.0, sqlite_busy_timeout_s=10.0)
@@ -74,7 +78,9 @@ def test_empty_polls_answer_while_a_writer_holds_the_lock(instance_factory: Call
     assert elapsed_s < QUICK_S
 
 
-def test_concurrent_calls_of_one_runner_write_its_contact_once(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_concurrent_calls_of_one_runner_write_its_contact_once(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """20 polls of one runner at once, its contact due: one UPDATE of `runners`, not one per
     call (each call read the same stale row)."""
     clock = ManualClock()

@@ -20,7 +20,10 @@ def test_probe_reads_video_and_audio(clips: Clips) -> None:
     """A 1 s 320x240 H.264/AAC clip is described fully."""
     info = probe(clips.av)
 
-    assert VideoStream("h264", 320, 240, 25.0, "yuv420p", info.video.bit_rate if info.video else None) == info.video
+    assert (
+        VideoStream("h264", 320, 240, 25.0, "yuv420p", info.video.bit_rate if info.video else None)
+        == info.video
+    )
     assert "aac" == (info.audio.codec if info.audio else None)
     assert 1 == (info.audio.channels if info.audio else None)
     assert 44100 == (info.audio.sample_rate if info.audio else None)
@@ -33,14 +36,22 @@ def test_probe_resolution_is_the_short_side(clips: Clips) -> None:
     """A portrait 240x320 clip has resolution 240."""
     info = probe(clips.portrait)
 
-    assert (240, 320, 240) == (info.video.width if info.video else 0, info.video.height if info.video else 0, info.resolution)
+    assert (240, 320, 240) == (
+        info.video.width if info.video else 0,
+        info.video.height if info.video else 0,
+        info.resolution,
+    )
 
 
 def test_probe_applies_the_display_rotation(clips: Clips) -> None:
     """Landscape frames with a 90° rotation are described as the portrait picture they show."""
     info = probe(clips.rotated)
 
-    assert (240, 320, 240) == (info.video.width if info.video else 0, info.video.height if info.video else 0, info.resolution)
+    assert (240, 320, 240) == (
+        info.video.width if info.video else 0,
+        info.video.height if info.video else 0,
+        info.resolution,
+    )
 
 
 def test_probe_video_without_audio(clips: Clips) -> None:

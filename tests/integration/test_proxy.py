@@ -17,7 +17,9 @@ def register_from(instance: RunningInstance, forwarded_for: str) -> str:
     with instance.admin() as c:
         token = c.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
     with instance.client(headers={"X-Forwarded-For": forwarded_for}) as c:
-        r = c.post("/api/v1/runners/register", json={"registrationToken": token, "name": "behind-proxy"})
+        r = c.post(
+            "/api/v1/runners/register", json={"registrationToken": token, "name": "behind-proxy"}
+        )
     assert 200 == r.status_code, r.text
     with instance.admin() as c:
         runners = c.get("/api/v1/runners").json()["data"]
@@ -31,7 +33,9 @@ def test_a_proxy_on_loopback_passes_the_runner_address(instance: RunningInstance
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_an_untrusted_peer_cannot_claim_an_address(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_an_untrusted_peer_cannot_claim_an_address(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """With no trusted proxy, X-Forwarded-For is ignored: the peer's own address is kept."""
     instance = instance_factory(trusted_proxies=[])
 
@@ -39,13 +43,16 @@ def test_an_untrusted_peer_cannot_claim_an_address(instance_factory: Callable[..
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_rate_limit_counts_each_forwarded_client_apart(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_the_rate_limit_counts_each_forwarded_client_apart(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """Clients behind one proxy get a budget each, instead of sharing the proxy's."""
     # A long window: a slow machine must not reset the count before the checks run.
     instance = instance_factory(rate_limit_max=5, rate_limit_window_s=120.0)
-    with instance.client(headers={"X-Forwarded-For": "198.51.100.1"}) as first, instance.client(
-        headers={"X-Forwarded-For": "198.51.100.2"}
-    ) as second:
+    with (
+        instance.client(headers={"X-Forwarded-For": "198.51.100.1"}) as first,
+        instance.client(headers={"X-Forwarded-For": "198.51.100.2"}) as second,
+    ):
         spent = [first.post(REQUEST, json={"runnerToken": "toto"}).status_code for _ in range(6)]
         other = second.post(REQUEST, json={"runnerToken": "toto"}).status_code
 

@@ -32,31 +32,56 @@ def _storage(seen: Seen) -> Answer:
 
 
 def _leaks_tokens(seen: Seen) -> bool:
-    return any("secret" in text for text in [seen.target, seen.body.decode(errors="replace"), *seen.headers.values()])
+    return any(
+        "secret" in text
+        for text in [seen.target, seen.body.decode(errors="replace"), *seen.headers.values()]
+    )
 
 
 class TestAcrossOrigins:
     @pytest.mark.parametrize("status", [307, 308])
-    async def test_307_to_another_host_and_port_is_a_plain_get(self, tmp_path: Path, status: int) -> None:
+    async def test_307_to_another_host_and_port_is_a_plain_get(
+        self, tmp_path: Path, status: int
+    ) -> None:
         """A 307/308 to another host and port is fetched with a GET without body or tokens; the query string stays."""
         with loopback_server(_storage, host="localhost") as storage:
             location = f"{storage.url}/bucket/v1.mp4?X-Amz-Signature=abc"
             with loopback_server(lambda seen: Answer(status, {"Location": location})) as front:
                 async with _client(front.url) as client:
-                    await client.download(front.url + FILE_PATH, TOKENS["runnerToken"], TOKENS["jobToken"], tmp_path / "in")
+                    await client.download(
+                        front.url + FILE_PATH,
+                        TOKENS["runnerToken"],
+                        TOKENS["jobToken"],
+                        tmp_path / "in",
+                    )
 
         [first] = front.seen
         [fetched] = storage.seen
 
         assert CONTENT == (tmp_path / "in").read_bytes()
         assert ("POST", TOKENS) == (first.method, json.loads(first.body))
-        assert ("GET", "/bucket/v1.mp4?X-Amz-Signature=abc", b"", False) == (fetched.method, fetched.target, fetched.body, _leaks_tokens(fetched))
+        assert ("GET", "/bucket/v1.mp4?X-Amz-Signature=abc", b"", False) == (
+            fetched.method,
+            fetched.target,
+            fetched.body,
+            _leaks_tokens(fetched),
+        )
 
     async def test_301_to_another_port_turns_into_a_get(self, tmp_path: Path) -> None:
         """A 301 to another port of the same host name becomes a GET without body, as in PeerTube's runner."""
-        with loopback_server(_storage) as storage, loopback_server(lambda seen: Answer(301, {"Location": f"{storage.url}/bucket/v1.mp4"})) as front:
+        with (
+            loopback_server(_storage) as storage,
+            loopback_server(
+                lambda seen: Answer(301, {"Location": f"{storage.url}/bucket/v1.mp4"})
+            ) as front,
+        ):
             async with _client(front.url) as client:
-                await client.download(front.url + FILE_PATH, TOKENS["runnerToken"], TOKENS["jobToken"], tmp_path / "in")
+                await client.download(
+                    front.url + FILE_PATH,
+                    TOKENS["runnerToken"],
+                    TOKENS["jobToken"],
+                    tmp_path / "in",
+                )
 
         [fetched] = storage.seen
 
@@ -72,16 +97,28 @@ class TestAcrossOrigins:
             return _storage(seen)
 
         with loopback_server(flaky_storage, host="localhost") as storage:
-            with loopback_server(lambda seen: Answer(307, {"Location": f"{storage.url}/bucket/v1.mp4"})) as front:
+            with loopback_server(
+                lambda seen: Answer(307, {"Location": f"{storage.url}/bucket/v1.mp4"})
+            ) as front:
                 async with _client(front.url) as client:
-                    await client.download(front.url + FILE_PATH, TOKENS["runnerToken"], TOKENS["jobToken"], tmp_path / "in")
+                    await client.download(
+                        front.url + FILE_PATH,
+                        TOKENS["runnerToken"],
+                        TOKENS["jobToken"],
+                        tmp_path / "in",
+                    )
 
         assert CONTENT == (tmp_path / "in").read_bytes()
-        assert (2, [None, "bytes=300-"]) == (len(front.seen), [s.headers.get("range") for s in storage.seen])
+        assert (2, [None, "bytes=300-"]) == (
+            len(front.seen),
+            [s.headers.get("range") for s in storage.seen],
+        )
 
 
 class TestWithinTheOrigin:
-    async def test_307_on_the_same_origin_keeps_the_post_and_its_tokens(self, tmp_path: Path) -> None:
+    async def test_307_on_the_same_origin_keeps_the_post_and_its_tokens(
+        self, tmp_path: Path
+    ) -> None:
         """A relative 307 on the instance itself repeats the POST with its JSON tokens."""
 
         def instance(seen: Seen) -> Answer:
@@ -93,7 +130,12 @@ class TestWithinTheOrigin:
 
         with loopback_server(instance) as server:
             async with _client(server.url) as client:
-                await client.download(server.url + FILE_PATH, TOKENS["runnerToken"], TOKENS["jobToken"], tmp_path / "in")
+                await client.download(
+                    server.url + FILE_PATH,
+                    TOKENS["runnerToken"],
+                    TOKENS["jobToken"],
+                    tmp_path / "in",
+                )
 
         assert CONTENT == (tmp_path / "in").read_bytes()
         assert [FILE_PATH, "/storage/v1.mp4"] == server.paths()
@@ -105,18 +147,30 @@ class TestRefused:
         with loopback_server(lambda seen: Answer(302, {"Location": seen.path + "x"})) as server:
             async with _client(server.url) as client:
                 with pytest.raises(RedirectError) as caught:
-                    await client.download(server.url + FILE_PATH, TOKENS["runnerToken"], TOKENS["jobToken"], tmp_path / "in")
+                    await client.download(
+                        server.url + FILE_PATH,
+                        TOKENS["runnerToken"],
+                        TOKENS["jobToken"],
+                        tmp_path / "in",
+                    )
 
         assert (6, True) == (len(server.seen), "more than 5 redirects" in str(caught.value))
         assert [] == list(tmp_path.iterdir())
 
     @pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://127.0.0.1/v1.mp4"])
-    async def test_a_redirect_to_another_scheme_is_refused(self, tmp_path: Path, location: str) -> None:
+    async def test_a_redirect_to_another_scheme_is_refused(
+        self, tmp_path: Path, location: str
+    ) -> None:
         """A redirect to anything but http(s) fails the download at once and writes nothing."""
         with loopback_server(lambda seen: Answer(307, {"Location": location})) as server:
             async with _client(server.url) as client:
                 with pytest.raises(RedirectError) as caught:
-                    await client.download(server.url + FILE_PATH, TOKENS["runnerToken"], TOKENS["jobToken"], tmp_path / "in")
+                    await client.download(
+                        server.url + FILE_PATH,
+                        TOKENS["runnerToken"],
+                        TOKENS["jobToken"],
+                        tmp_path / "in",
+                    )
 
         assert (1, True) == (len(server.seen), location.split(":")[0] in str(caught.value))
         assert [] == list(tmp_path.iterdir())
@@ -126,4 +180,9 @@ class TestRefused:
         with loopback_server(lambda seen: Answer(302)) as server:
             async with _client(server.url) as client:
                 with pytest.raises(RedirectError, match="302"):
-                    await client.download(server.url + FILE_PATH, TOKENS["runnerToken"], TOKENS["jobToken"], tmp_path / "in")
+                    await client.download(
+                        server.url + FILE_PATH,
+                        TOKENS["runnerToken"],
+                        TOKENS["jobToken"],
+                        tmp_path / "in",
+                    )

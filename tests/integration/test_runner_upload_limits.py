@@ -28,11 +28,16 @@ FILE_START = 256 * KIB
 
 
 @pytest.mark.parametrize("action", ["update", "success"])
-def test_a_declared_length_over_every_cap_is_refused_unread(instance: RunningInstance, action: str) -> None:
+def test_a_declared_length_over_every_cap_is_refused_unread(
+    instance: RunningInstance, action: str
+) -> None:
     """A Content-Length above the largest upload cap is a 413 before any byte of the body."""
     job = hold_job(instance)
     declared = instance.settings.runner_video_upload_max_bytes + 64 * MIB
-    headers = {"Content-Type": "multipart/form-data; boundary=b0undary", "Content-Length": str(declared)}
+    headers = {
+        "Content-Type": "multipart/form-data; boundary=b0undary",
+        "Content-Length": str(declared),
+    }
 
     answer = send_partial(instance.url, "POST", job.path(action), headers, b"")
 
@@ -54,7 +59,9 @@ RUNNER_TOKENS: dict[str, Callable[[HeldJob, HeldJob], dict[str, str]]] = {
 }
 
 
-def _whole_body_answer(job: HeldJob, action: str, parts: list[tuple[str, bytes, str | None]], file_bytes: bytes) -> tuple[int, str, Any]:
+def _whole_body_answer(
+    job: HeldJob, action: str, parts: list[tuple[str, bytes, str | None]], file_bytes: bytes
+) -> tuple[int, str, Any]:
     with job.instance.client() as client:
         files = [(n, (f, v)) for n, v, f in parts] + [(FILE_FIELD[action], ("o", file_bytes))]
         r = client.post(job.path(action), files=files)
@@ -62,7 +69,9 @@ def _whole_body_answer(job: HeldJob, action: str, parts: list[tuple[str, bytes, 
 
 
 @pytest.mark.parametrize("action", ["update", "success"])
-def test_bad_tokens_stop_the_upload_before_any_file_is_kept(instance: RunningInstance, action: str) -> None:
+def test_bad_tokens_stop_the_upload_before_any_file_is_kept(
+    instance: RunningInstance, action: str
+) -> None:
     """With tokens of no runner the answer comes while the file is still on its way, is the one
     a whole body gets (same status, detail and code), and no temp file is left."""
     job, other = hold_job(instance), hold_job(instance)
@@ -82,7 +91,9 @@ def test_bad_tokens_stop_the_upload_before_any_file_is_kept(instance: RunningIns
 
 
 @pytest.mark.parametrize("action", ["update", "success"])
-def test_a_runner_posting_to_a_job_not_its_own_keeps_nothing(instance: RunningInstance, action: str) -> None:
+def test_a_runner_posting_to_a_job_not_its_own_keeps_nothing(
+    instance: RunningInstance, action: str
+) -> None:
     """A registered runner's upload for a job it does not hold gets the same 404 with a large
     body as with a small one, and no byte of it is kept."""
     job, other = hold_job(instance), hold_job(instance)
@@ -95,7 +106,9 @@ def test_a_runner_posting_to_a_job_not_its_own_keeps_nothing(instance: RunningIn
     assert [] == job.leftovers()
 
 
-def test_a_file_over_its_job_types_cap_is_refused_and_removed(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_a_file_over_its_job_types_cap_is_refused_and_removed(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """A storyboard image past the image cap, sent chunked, is a 413 as soon as the cap is
     crossed, and its temp file is removed; a file within the cap is taken."""
     instance = instance_factory(runner_image_upload_max_bytes=64 * KIB)
@@ -106,11 +119,15 @@ def test_a_file_over_its_job_types_cap_is_refused_and_removed(instance_factory: 
     assert_too_large(answer)
     assert [] == job.leftovers()
     with instance.client() as client:
-        files = [(n, (f, v)) for n, v, f in job.tokens()] + [("payload[storyboardFile]", ("s.jpg", os.urandom(60 * KIB)))]
+        files = [(n, (f, v)) for n, v, f in job.tokens()] + [
+            ("payload[storyboardFile]", ("s.jpg", os.urandom(60 * KIB)))
+        ]
         assert 204 == client.post(job.path("success"), files=files).status_code
 
 
-def test_a_declared_length_over_the_job_types_cap_is_refused_after_the_tokens(instance_factory: Callable[..., RunningInstance]) -> None:
+def test_a_declared_length_over_the_job_types_cap_is_refused_after_the_tokens(
+    instance_factory: Callable[..., RunningInstance],
+) -> None:
     """Once the tokens name a storyboard job, a Content-Length beyond what a storyboard upload
     may take is a 413 before the file is read."""
     instance = instance_factory(runner_image_upload_max_bytes=64 * KIB)
@@ -126,7 +143,9 @@ def test_files_sent_before_the_tokens_are_refused(instance: RunningInstance) -> 
     """PeerTube's runner and Offload's send both tokens before any file; a file first is a 400
     naming the tokens, and leaves nothing behind."""
     job = hold_job(instance)
-    files = [("payload[videoFile]", ("o.mp4", b"output"))] + [(n, (f, v)) for n, v, f in job.tokens()]
+    files = [("payload[videoFile]", ("o.mp4", b"output"))] + [
+        (n, (f, v)) for n, v, f in job.tokens()
+    ]
 
     with instance.client() as client:
         r = client.post(job.path("success"), files=files)
@@ -160,7 +179,9 @@ def test_an_urlencoded_body_over_its_cap_is_refused(instance: RunningInstance) -
 
 
 @pytest.mark.parametrize("action", ["update", "success"])
-def test_a_known_runner_uploading_to_a_cancelled_job_reads_its_404(instance: RunningInstance, action: str) -> None:
+def test_a_known_runner_uploading_to_a_cancelled_job_reads_its_404(
+    instance: RunningInstance, action: str
+) -> None:
     """A registered runner still sending a large output for a job cancelled meanwhile reads the
     404 that tells it to stop, although the connection closes under its upload; nothing of the
     upload is kept."""
@@ -169,7 +190,11 @@ def test_a_known_runner_uploading_to_a_cancelled_job_reads_its_404(instance: Run
         assert 204 == admin.post(f"/api/v1/runners/jobs/{job.uuid}/cancel").status_code
 
     with instance.client() as c:
-        r = c.post(job.path(action), data={"runnerToken": job.runner_token, "jobToken": job.job_token}, files={FILE_FIELD[action]: ("o", os.urandom(24 * MIB))})
+        r = c.post(
+            job.path(action),
+            data={"runnerToken": job.runner_token, "jobToken": job.job_token},
+            files={FILE_FIELD[action]: ("o", os.urandom(24 * MIB))},
+        )
 
     assert_problem(r, 404, detail="Unknown runner job")
     assert [] == job.leftovers()

@@ -25,7 +25,12 @@ def completing_job(instance: RunningInstance) -> str:
     job = enqueue_upload_ladder(instance)[0]
     token = register_runner(instance, name="done")["runnerToken"]
     with instance.client() as c:
-        assert 200 == c.post(f"/api/v1/runners/jobs/{job.uuid}/accept", json={"runnerToken": token}).status_code
+        assert (
+            200
+            == c.post(
+                f"/api/v1/runners/jobs/{job.uuid}/accept", json={"runnerToken": token}
+            ).status_code
+        )
     force_completing(instance, job.uuid)
     return job.uuid
 
@@ -45,7 +50,10 @@ async def test_a_job_created_on_one_process_wakes_runners_on_another(
     token = register_runner(first, name="on-b")["runnerToken"]
     other_token = register_runner(first, name="on-a")["runnerToken"]
 
-    async with runner_socket(second, token) as on_second, runner_socket(first, other_token) as on_first:
+    async with (
+        runner_socket(second, token) as on_second,
+        runner_socket(first, other_token) as on_first,
+    ):
         await asyncio.to_thread(enqueue_upload_ladder, first)
         await on_second.wait_for_pings(1)
         await on_first.wait_for_pings(1)
@@ -54,7 +62,9 @@ async def test_a_job_created_on_one_process_wakes_runners_on_another(
     assert 0 == first.services.extras["fanout"].relayed
 
 
-async def test_processes_starting_together_migrate_one_after_the_other(pg: PgCluster | None) -> None:
+async def test_processes_starting_together_migrate_one_after_the_other(
+    pg: PgCluster | None,
+) -> None:
     """Two migrations racing on an empty database both succeed (an advisory lock orders them)."""
     if pg is None:
         pytest.skip("PostgreSQL not available (set OFFLOAD_REQUIRE_POSTGRES=1 to make this fail)")
@@ -63,7 +73,9 @@ async def test_processes_starting_together_migrate_one_after_the_other(pg: PgClu
     try:
         await asyncio.gather(*(db.upgrade() for db in databases))
         async with databases[0].read() as conn:
-            version = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
+            version = (
+                await conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+            ).scalar_one()
     finally:
         for db in databases:
             await db.dispose()
@@ -84,21 +96,33 @@ def test_a_living_process_keeps_its_completion_and_a_stopped_ones_is_redone(
     watchdog_passes(second, 2)
     kept = state_of(second, job_uuid)
     first.stop()
-    wait_until(lambda: state_of(second, job_uuid) is JobState.PENDING, timeout_s=10, message="completion redone")
+    wait_until(
+        lambda: state_of(second, job_uuid) is JobState.PENDING,
+        timeout_s=10,
+        message="completion redone",
+    )
 
     assert JobState.COMPLETING is kept
     assert 0 == second.call(second.services.jobs.get, job_uuid).failures
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_a_silent_process_is_presumed_dead(instance_factory: Callable[..., RunningInstance], database_url: str) -> None:
+def test_a_silent_process_is_presumed_dead(
+    instance_factory: Callable[..., RunningInstance], database_url: str
+) -> None:
     """A process whose heartbeat stopped (hung, or killed without a goodbye) loses its completion
     once `process_timeout_s` has passed."""
     silent = instance_factory(watchdog_interval_s=3600.0)  # heartbeats once, at start-up
     job_uuid = completing_job(silent)
-    watcher = instance_factory(database_url=database_url, watchdog_interval_s=0.2, process_timeout_s=1.0)
+    watcher = instance_factory(
+        database_url=database_url, watchdog_interval_s=0.2, process_timeout_s=1.0
+    )
 
-    wait_until(lambda: state_of(watcher, job_uuid) is JobState.PENDING, timeout_s=10, message="completion redone")
+    wait_until(
+        lambda: state_of(watcher, job_uuid) is JobState.PENDING,
+        timeout_s=10,
+        message="completion redone",
+    )
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -113,8 +137,15 @@ async def test_a_revocation_reaches_the_runner_on_another_process(
 
     async with runner_socket(second, token) as on_second:
         with first.client() as c:
-            assert 200 == c.post(f"/api/v1/runners/jobs/{job_uuid}/accept", json={"runnerToken": token}).status_code
+            assert (
+                200
+                == c.post(
+                    f"/api/v1/runners/jobs/{job_uuid}/accept", json={"runnerToken": token}
+                ).status_code
+            )
         with first.admin() as c:
             assert 204 == c.post(f"/api/v1/runners/jobs/{job_uuid}/cancel").status_code
 
-        assert {"jobUUID": job_uuid, "reason": "cancelled"} == await on_second.wait_for_revocation(job_uuid)
+        assert {"jobUUID": job_uuid, "reason": "cancelled"} == await on_second.wait_for_revocation(
+            job_uuid
+        )

@@ -22,15 +22,24 @@ def test_a_job_goes_from_pending_to_completed(instance: RunningInstance) -> None
     jobs = enqueue_upload_ladder(instance)
     runner = register_runner(instance)
     with instance.client() as c:
-        available = c.post("/api/v1/runners/jobs/request", json={"runnerToken": runner["runnerToken"]}).json()["availableJobs"]
+        available = c.post(
+            "/api/v1/runners/jobs/request", json={"runnerToken": runner["runnerToken"]}
+        ).json()["availableJobs"]
         assert [jobs[0].uuid] == [j["uuid"] for j in available]
-        accepted = c.post(f"/api/v1/runners/jobs/{jobs[0].uuid}/accept", json={"runnerToken": runner["runnerToken"]})
+        accepted = c.post(
+            f"/api/v1/runners/jobs/{jobs[0].uuid}/accept",
+            json={"runnerToken": runner["runnerToken"]},
+        )
         assert 200 == accepted.status_code, accepted.text
         job_token = accepted.json()["job"]["jobToken"]
         auth = {"runnerToken": runner["runnerToken"], "jobToken": job_token}
         r = c.post(f"/api/v1/runners/jobs/{jobs[0].uuid}/update", data={**auth, "progress": "42"})
         assert 204 == r.status_code, r.text
-        r = c.post(f"/api/v1/runners/jobs/{jobs[0].uuid}/success", data=auth, files={"payload[videoFile]": ("out.mp4", b"fake mp4 bytes")})
+        r = c.post(
+            f"/api/v1/runners/jobs/{jobs[0].uuid}/success",
+            data=auth,
+            files={"payload[videoFile]": ("out.mp4", b"fake mp4 bytes")},
+        )
         assert 204 == r.status_code, r.text
     with instance.admin() as c:
         listed = c.get("/api/v1/runners/jobs", params={"count": 20, "sort": "createdAt"}).json()

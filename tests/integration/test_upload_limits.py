@@ -41,21 +41,33 @@ def start_resumable(client: httpx.Client, size: int, filename: str = "clip.mp4")
     )
 
 
-def put_chunk(client: httpx.Client, location: str, data: bytes, content_range: str) -> httpx.Response:
-    return client.put(location, content=data, headers={"Content-Range": content_range, "Content-Type": "application/octet-stream"})
+def put_chunk(
+    client: httpx.Client, location: str, data: bytes, content_range: str
+) -> httpx.Response:
+    return client.put(
+        location,
+        content=data,
+        headers={"Content-Range": content_range, "Content-Type": "application/octet-stream"},
+    )
 
 
 def multipart_body(data: bytes, name: str = "raw clip") -> tuple[str, bytes]:
     boundary = uuid.uuid4().hex
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\n{name}\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="videofile"; filename="clip.mp4"\r\n'
-        "Content-Type: video/mp4\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\n{name}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="videofile"; filename="clip.mp4"\r\n'
+            "Content-Type: video/mp4\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return f"multipart/form-data; boundary={boundary}", body
 
 
-def open_socket(instance: RunningInstance, path: str, headers: dict[str, str]) -> tuple[socket.socket, bytes]:
+def open_socket(
+    instance: RunningInstance, path: str, headers: dict[str, str]
+) -> tuple[socket.socket, bytes]:
     """A connection to the instance and the head of an authenticated POST to send on it."""
     url = urlsplit(instance.url)
     assert url.hostname is not None and url.port is not None
@@ -64,7 +76,9 @@ def open_socket(instance: RunningInstance, path: str, headers: dict[str, str]) -
     return socket.create_connection((url.hostname, url.port), timeout=10), head.encode()
 
 
-def raw_post(instance: RunningInstance, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+def raw_post(
+    instance: RunningInstance, path: str, headers: dict[str, str], body: bytes = b""
+) -> tuple[int, bytes]:
     """POST by hand, sending only `body` (maybe less than announced), then read the answer's head."""
     s, head = open_socket(instance, path, headers)
     with s:
@@ -82,46 +96,74 @@ def raw_post(instance: RunningInstance, path: str, headers: dict[str, str], body
 def half_sent_upload(instance: RunningInstance, clip: bytes) -> Iterator[None]:
     """A multipart upload with half its body sent, held open until the block ends, then dropped."""
     content_type, body = multipart_body(clip)
-    s, head = open_socket(instance, "/api/v1/videos/upload", {"Content-Type": content_type, "Content-Length": str(len(body))})
+    s, head = open_socket(
+        instance,
+        "/api/v1/videos/upload",
+        {"Content-Type": content_type, "Content-Length": str(len(body))},
+    )
     with s:
         s.sendall(head + body[: len(body) // 2])
-        wait_until(lambda: len(files_under(instance, "tmp", "uploads")) == 1, message="the multipart upload to spool")
+        wait_until(
+            lambda: len(files_under(instance, "tmp", "uploads")) == 1,
+            message="the multipart upload to spool",
+        )
         yield
 
 
 class TestSizeCap:
-    def test_a_declared_size_over_the_cap_is_refused_before_reading(self, instance_factory: Callable[..., RunningInstance]) -> None:
+    def test_a_declared_size_over_the_cap_is_refused_before_reading(
+        self, instance_factory: Callable[..., RunningInstance]
+    ) -> None:
         """A multipart upload announcing 1 GB and a resumable one announcing cap + 1 get 413
         max_file_size_reached at once, without a body byte sent."""
         instance = instance_factory(upload_max_bytes=100_000)
         content_type, _ = multipart_body(b"")
 
-        status, answer = raw_post(instance, "/api/v1/videos/upload", {"Content-Type": content_type, "Content-Length": str(10**9)})
+        status, answer = raw_post(
+            instance,
+            "/api/v1/videos/upload",
+            {"Content-Type": content_type, "Content-Length": str(10**9)},
+        )
         with instance.admin() as c:
             resumable = start_resumable(c, 100_001)
 
         assert 413 == status
         assert b"max_file_size_reached" in answer
         assert (413, "max_file_size_reached") == problem_of(resumable)
-        assert "This file is too large. It exceeds the maximum file size authorized" == resumable.json()["detail"]
+        assert (
+            "This file is too large. It exceeds the maximum file size authorized"
+            == resumable.json()["detail"]
+        )
         assert [] == files_under(instance, "tmp")
 
-    def test_a_body_longer_than_it_said_is_cut_while_streaming(self, instance_factory: Callable[..., RunningInstance]) -> None:
+    def test_a_body_longer_than_it_said_is_cut_while_streaming(
+        self, instance_factory: Callable[..., RunningInstance]
+    ) -> None:
         """A chunked multipart body (no Content-Length) that runs past the cap gets 413 while
         it is still sending, and its temp file is gone."""
         instance = instance_factory(upload_max_bytes=100_000)
         content_type, body = multipart_body(b"\x00" * 12_000_000)
-        chunked = b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (body[i : i + 65536] for i in range(0, len(body), 65536)))
+        chunked = b"".join(
+            f"{len(part):x}\r\n".encode() + part + b"\r\n"
+            for part in (body[i : i + 65536] for i in range(0, len(body), 65536))
+        )
 
         # No terminating chunk: the instance must answer before the body ends.
-        status, answer = raw_post(instance, "/api/v1/videos/upload", {"Content-Type": content_type, "Transfer-Encoding": "chunked"}, chunked)
+        status, answer = raw_post(
+            instance,
+            "/api/v1/videos/upload",
+            {"Content-Type": content_type, "Transfer-Encoding": "chunked"},
+            chunked,
+        )
 
         assert 413 == status
         assert b"max_file_size_reached" in answer
         assert [] == files_under(instance, "tmp")
         assert 0 == video_count(instance)
 
-    def test_a_file_over_the_cap_is_refused_whole(self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips) -> None:
+    def test_a_file_over_the_cap_is_refused_whole(
+        self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips
+    ) -> None:
         """A file just over the cap, small enough to be read, is refused after reading, on both paths."""
         size = media_clips.small.stat().st_size
         instance = instance_factory(upload_max_bytes=size - 1)
@@ -150,12 +192,23 @@ class TestQuota:
     @staticmethod
     def user_client(instance: RunningInstance, username: str, **quota: int) -> httpx.Client:
         with instance.admin() as c:
-            r = c.post("/api/v1/users", json={"username": username, "password": f"{username}-password", "email": f"{username}@example.com", "role": 0, **quota})
+            r = c.post(
+                "/api/v1/users",
+                json={
+                    "username": username,
+                    "password": f"{username}-password",
+                    "email": f"{username}@example.com",
+                    "role": 0,
+                    **quota,
+                },
+            )
         assert 200 == r.status_code, r.text
         token = login(instance.url, username, f"{username}-password")
         return instance.client(headers={"Authorization": f"Bearer {token}"})
 
-    def test_the_upload_that_would_reach_the_quota_is_refused(self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips) -> None:
+    def test_the_upload_that_would_reach_the_quota_is_refused(
+        self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips
+    ) -> None:
         """With the default quota at 1.5 clips, bob's first clip passes and the second gets 413
         quota_reached on both paths; root is unlimited; /users/me shows quota and use."""
         clip = media_clips.small.read_bytes()
@@ -163,8 +216,16 @@ class TestQuota:
         instance = instance_factory(user_video_quota_bytes=quota)
 
         with self.user_client(instance, "bob") as bob:
-            first = bob.post("/api/v1/videos/upload", data={"name": "bob one"}, files={"videofile": ("a.mp4", clip)})
-            second = bob.post("/api/v1/videos/upload", data={"name": "bob two"}, files={"videofile": ("b.mp4", clip)})
+            first = bob.post(
+                "/api/v1/videos/upload",
+                data={"name": "bob one"},
+                files={"videofile": ("a.mp4", clip)},
+            )
+            second = bob.post(
+                "/api/v1/videos/upload",
+                data={"name": "bob two"},
+                files={"videofile": ("b.mp4", clip)},
+            )
             resumable = start_resumable(bob, len(clip))
             me = bob.get("/api/v1/users/me").json()
             used = bob.get("/api/v1/users/me/video-quota-used").json()
@@ -180,7 +241,9 @@ class TestQuota:
         assert 3 == video_count(instance)
         assert [] == files_under(instance, "tmp")
 
-    def test_the_quota_is_checked_again_when_an_upload_completes(self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips) -> None:
+    def test_the_quota_is_checked_again_when_an_upload_completes(
+        self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips
+    ) -> None:
         """Two resumable uploads opened while the quota had room for one: the one finished
         second gets 413 quota_reached and leaves nothing."""
         clip = media_clips.small.read_bytes()
@@ -198,14 +261,26 @@ class TestQuota:
         assert 1 == len(files_under(instance, "web-videos"))
         assert [] == files_under(instance, "tmp")
 
-    def test_a_users_own_daily_quota_counts_the_last_24_hours(self, instance: RunningInstance, media_clips: MediaClips) -> None:
+    def test_a_users_own_daily_quota_counts_the_last_24_hours(
+        self, instance: RunningInstance, media_clips: MediaClips
+    ) -> None:
         """A user created with `videoQuotaDaily` of 1.5 clips (and an unlimited total) gets
         quota_reached on the second clip of the day."""
         clip = media_clips.small.read_bytes()
 
-        with self.user_client(instance, "carol", videoQuota=-1, videoQuotaDaily=len(clip) * 3 // 2) as carol:
-            first = carol.post("/api/v1/videos/upload", data={"name": "carol one"}, files={"videofile": ("a.mp4", clip)})
-            second = carol.post("/api/v1/videos/upload", data={"name": "carol two"}, files={"videofile": ("b.mp4", clip)})
+        with self.user_client(
+            instance, "carol", videoQuota=-1, videoQuotaDaily=len(clip) * 3 // 2
+        ) as carol:
+            first = carol.post(
+                "/api/v1/videos/upload",
+                data={"name": "carol one"},
+                files={"videofile": ("a.mp4", clip)},
+            )
+            second = carol.post(
+                "/api/v1/videos/upload",
+                data={"name": "carol two"},
+                files={"videofile": ("b.mp4", clip)},
+            )
             me = carol.get("/api/v1/users/me").json()
 
         assert 200 == first.status_code, first.text
@@ -214,7 +289,9 @@ class TestQuota:
 
 
 class TestDurationCap:
-    def test_a_video_longer_than_the_cap_is_refused_and_nothing_stays(self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips) -> None:
+    def test_a_video_longer_than_the_cap_is_refused_and_nothing_stays(
+        self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips
+    ) -> None:
         """With a 0.5 s cap the 1 s clip gets 403 on both paths; no video, no file, no upload left."""
         instance = instance_factory(upload_max_duration_s=0.5)
         clip = media_clips.small.read_bytes()
@@ -230,11 +307,15 @@ class TestDurationCap:
         assert (403, None) == problem_of(resumable)
         assert 404 == after.status_code
         assert 0 == video_count(instance)
-        assert [] == files_under(instance, "tmp") + files_under(instance, "web-videos") + files_under(instance, "previews")
+        assert [] == files_under(instance, "tmp") + files_under(
+            instance, "web-videos"
+        ) + files_under(instance, "previews")
 
 
 class TestResumableExpiry:
-    def test_an_abandoned_upload_expires_with_its_bytes(self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips) -> None:
+    def test_an_abandoned_upload_expires_with_its_bytes(
+        self, instance_factory: Callable[..., RunningInstance], media_clips: MediaClips
+    ) -> None:
         """Untouched past `resumable_upload_expiry_s`, a half-sent upload is swept by the
         janitor: its bytes are deleted and its id answers 404."""
         instance = instance_factory(resumable_upload_expiry_s=1.0)
@@ -244,7 +325,11 @@ class TestResumableExpiry:
             half = put_chunk(c, location, clip[:1000], f"bytes 0-999/{len(clip)}")
             held = files_under(instance, "tmp", "resumable")
 
-            wait_until(lambda: not files_under(instance, "tmp", "resumable"), timeout_s=15, message="the janitor to drop the upload")
+            wait_until(
+                lambda: not files_under(instance, "tmp", "resumable"),
+                timeout_s=15,
+                message="the janitor to drop the upload",
+            )
             after = put_chunk(c, location, clip[1000:], f"bytes 1000-{len(clip) - 1}/{len(clip)}")
 
         assert 308 == half.status_code, half.text
@@ -252,8 +337,9 @@ class TestResumableExpiry:
         assert (404, "Upload not found") == (after.status_code, after.json()["detail"])
         assert 0 == video_count(instance)
 
-
-    def test_bytes_left_without_their_upload_go_too(self, instance_factory: Callable[..., RunningInstance]) -> None:
+    def test_bytes_left_without_their_upload_go_too(
+        self, instance_factory: Callable[..., RunningInstance]
+    ) -> None:
         """A resumable file with no upload row (a crash between the two deletions), older than
         the expiry, is deleted by the janitor."""
         instance = instance_factory(resumable_upload_expiry_s=1.0)
@@ -261,13 +347,19 @@ class TestResumableExpiry:
         leftover.write_bytes(b"half an upload")
         os.utime(leftover, (leftover.stat().st_atime - 60, leftover.stat().st_mtime - 60))
 
-        wait_until(lambda: not leftover.exists(), timeout_s=15, message="the janitor to delete the leftover bytes")
+        wait_until(
+            lambda: not leftover.exists(),
+            timeout_s=15,
+            message="the janitor to delete the leftover bytes",
+        )
 
         assert [] == files_under(instance, "tmp")
 
 
 class TestInFlight:
-    def test_uploads_stay_in_the_temp_dir_until_complete(self, instance: RunningInstance, media_clips: MediaClips) -> None:
+    def test_uploads_stay_in_the_temp_dir_until_complete(
+        self, instance: RunningInstance, media_clips: MediaClips
+    ) -> None:
         """Half a multipart upload and half a resumable one live under tmp/, none under
         web-videos/; the finished resumable one is moved into place, the dropped multipart one
         leaves nothing."""
@@ -276,9 +368,14 @@ class TestInFlight:
             location = start_resumable(c, len(clip)).headers["location"]
             put_chunk(c, location, clip[:1000], f"bytes 0-999/{len(clip)}")
             with half_sent_upload(instance, clip):
-                in_flight = sorted(p.relative_to(instance.settings.data_dir).parts[:2] for p in files_under(instance))
+                in_flight = sorted(
+                    p.relative_to(instance.settings.data_dir).parts[:2]
+                    for p in files_under(instance)
+                )
             done = put_chunk(c, location, clip[1000:], f"bytes 1000-{len(clip) - 1}/{len(clip)}")
-        wait_until(lambda: not files_under(instance, "tmp"), message="the dropped upload's temp file to go")
+        wait_until(
+            lambda: not files_under(instance, "tmp"), message="the dropped upload's temp file to go"
+        )
 
         assert [("tmp", "resumable"), ("tmp", "uploads")] == in_flight
         assert 200 == done.status_code, done.text

@@ -14,7 +14,9 @@ from tests.clips import MediaClips, jobs_of
 from tests.support import RunningInstance, wait_until
 
 
-def start(instance: RunningInstance, size: int, name: str = "resumed video", filename: str = "clip.mp4") -> str:
+def start(
+    instance: RunningInstance, size: int, name: str = "resumed video", filename: str = "clip.mp4"
+) -> str:
     with instance.admin() as c:
         r = c.post(
             "/api/v1/videos/upload-resumable",
@@ -25,9 +27,15 @@ def start(instance: RunningInstance, size: int, name: str = "resumed video", fil
     return str(r.headers["location"])
 
 
-def put(instance: RunningInstance, location: str, data: bytes, content_range: str) -> httpx.Response:
+def put(
+    instance: RunningInstance, location: str, data: bytes, content_range: str
+) -> httpx.Response:
     with instance.admin() as c:
-        return c.put(location, content=data, headers={"Content-Range": content_range, "Content-Type": "application/octet-stream"})
+        return c.put(
+            location,
+            content=data,
+            headers={"Content-Range": content_range, "Content-Type": "application/octet-stream"},
+        )
 
 
 def received(instance: RunningInstance, location: str, total: int) -> int:
@@ -38,7 +46,9 @@ def received(instance: RunningInstance, location: str, total: int) -> int:
 
 
 @contextlib.contextmanager
-def half_sent(instance: RunningInstance, location: str, data: bytes, start_at: int, total: int, sent: int) -> Iterator[None]:
+def half_sent(
+    instance: RunningInstance, location: str, data: bytes, start_at: int, total: int, sent: int
+) -> Iterator[None]:
     """Announce the rest of the file, send only `sent` bytes of it; hang up on leaving."""
     url = urlsplit(instance.url)
     head = (
@@ -51,7 +61,9 @@ def half_sent(instance: RunningInstance, location: str, data: bytes, start_at: i
         yield
 
 
-def test_upload_interrupted_halfway_resumes(instance: RunningInstance, media_clips: MediaClips) -> None:
+def test_upload_interrupted_halfway_resumes(
+    instance: RunningInstance, media_clips: MediaClips
+) -> None:
     """First half sent, the second chunk cut by a dropped connection, the rest resumed: one video."""
     data = media_clips.small.read_bytes()
     total, half = len(data), len(data) // 2
@@ -59,7 +71,10 @@ def test_upload_interrupted_halfway_resumes(instance: RunningInstance, media_cli
 
     first = put(instance, location, data[:half], f"bytes 0-{half - 1}/{total}")
     with half_sent(instance, location, data[half:], half, total, sent=1000):
-        wait_until(lambda: received(instance, location, total) == half + 1000, message="the instance to take in the sent bytes")
+        wait_until(
+            lambda: received(instance, location, total) == half + 1000,
+            message="the instance to take in the sent bytes",
+        )
     held = received(instance, location, total)
     last = put(instance, location, data[held:], f"bytes {held}-{total - 1}/{total}")
     with instance.client() as c:
@@ -76,7 +91,9 @@ def test_upload_interrupted_halfway_resumes(instance: RunningInstance, media_cli
     assert 101 == jobs_of(instance)[0]["priority"]
 
 
-def test_status_of_a_fresh_upload_has_no_range(instance: RunningInstance, media_clips: MediaClips) -> None:
+def test_status_of_a_fresh_upload_has_no_range(
+    instance: RunningInstance, media_clips: MediaClips
+) -> None:
     """Before any byte, the status answer is 308 without a Range header."""
     location = start(instance, 1000)
 
@@ -85,7 +102,9 @@ def test_status_of_a_fresh_upload_has_no_range(instance: RunningInstance, media_
     assert (308, None) == (r.status_code, r.headers.get("range"))
 
 
-def test_resumable_non_media_is_refused_and_forgotten(instance: RunningInstance, media_clips: MediaClips) -> None:
+def test_resumable_non_media_is_refused_and_forgotten(
+    instance: RunningInstance, media_clips: MediaClips
+) -> None:
     """A text file sent resumably gets 422 on its last chunk and the upload is gone."""
     data = media_clips.text.read_bytes()
     location = start(instance, len(data), filename="notes.mp4")
@@ -103,11 +122,18 @@ def test_cancel_and_bad_requests(instance: RunningInstance) -> None:
     """DELETE cancels; a missing size, a range past the end or an anonymous caller are refused."""
     location = start(instance, 100)
     with instance.admin() as c:
-        no_size = c.post("/api/v1/videos/upload-resumable", json={"name": "no size", "filename": "a.mp4"})
+        no_size = c.post(
+            "/api/v1/videos/upload-resumable", json={"name": "no size", "filename": "a.mp4"}
+        )
         cancelled = c.delete(location)
     past_end = put(instance, start(instance, 100), b"x", "bytes 100-100/100")
     with instance.client() as c:
         anonymous = c.put(location, content=b"", headers={"Content-Range": "bytes */100"})
 
-    assert (400, 204, 400, 401) == (no_size.status_code, cancelled.status_code, past_end.status_code, anonymous.status_code)
+    assert (400, 204, 400, 401) == (
+        no_size.status_code,
+        cancelled.status_code,
+        past_end.status_code,
+        anonymous.status_code,
+    )
     assert 404 == put(instance, location, b"", "bytes */100").status_code

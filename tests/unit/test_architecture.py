@@ -157,7 +157,12 @@ class TestPureDomain:
 #: What the runner process must never load: the instance's web and database stack.
 FORBIDDEN_IN_RUNNER = ("alembic", "fastapi", "sqlalchemy", "starlette")
 #: The runner's own modules, the job-type registry and the processing steps it runs.
-RUNNER_SIDE = ("offload.runner.daemon", "offload.runner.client", "offload.jobs.registry", "offload.media.processors")
+RUNNER_SIDE = (
+    "offload.runner.daemon",
+    "offload.runner.client",
+    "offload.jobs.registry",
+    "offload.media.processors",
+)
 
 
 def test_the_runner_side_loads_no_instance_stack() -> None:
@@ -170,7 +175,9 @@ def test_the_runner_side_loads_no_instance_stack() -> None:
             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(FORBIDDEN_IN_RUNNER)!r}))",
         ]
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
 
     assert "[]" == result.stdout.strip()
 
@@ -219,18 +226,29 @@ def test_isort_style_key(unsorted: list[str], expected: list[str]) -> None:
     assert expected == sorted(unsorted, key=isort_style_key)
 
 
-def test_ruff_finds_nothing() -> None:
-    """The lint rules in pyproject.toml hold for the package, the tests and the benchmarks."""
+def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    """ruff from this venv (else PATH) on the package, the tests and the benchmarks."""
     ruff = Path(sys.executable).with_name("ruff")
     command = [str(ruff)] if ruff.exists() else [shutil.which("ruff") or "ruff"]
     root = Path(offload.__file__).resolve().parents[2]
-    result = subprocess.run(
-        [*command, "check", "--no-cache", "src", "tests", "bench"],
+    return subprocess.run(
+        [*command, *args, "--no-cache", "src", "tests", "bench"],
         cwd=root,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_ruff_finds_nothing() -> None:
+    """The lint rules in pyproject.toml hold for the package, the tests and the benchmarks."""
+    result = _ruff("check")
+    assert 0 == result.returncode, result.stdout + result.stderr
+
+
+def test_the_tree_is_ruff_formatted() -> None:
+    """`ruff format` has nothing to change in the package, the tests and the benchmarks."""
+    result = _ruff("format", "--check")
     assert 0 == result.returncode, result.stdout + result.stderr
 
 

@@ -14,7 +14,9 @@ from offload.store.database import is_unavailable
 
 def wrapped(orig: BaseException, *, invalidated: bool = False) -> sa.exc.DBAPIError:
     """What SQLAlchemy raises around a driver error."""
-    error = sa.exc.DBAPIError.instance("SELECT 1", {}, orig, sqlite3.Error, connection_invalidated=invalidated)
+    error = sa.exc.DBAPIError.instance(
+        "SELECT 1", {}, orig, sqlite3.Error, connection_invalidated=invalidated
+    )
     assert isinstance(error, sa.exc.DBAPIError)
     return error
 
@@ -26,7 +28,10 @@ def wrapped(orig: BaseException, *, invalidated: bool = False) -> sa.exc.DBAPIEr
         asyncpg.CannotConnectNowError("the database system is starting up"),
         asyncpg.AdminShutdownError("terminating connection due to administrator command"),
         asyncpg.TooManyConnectionsError("sorry, too many clients already"),
-        wrapped(sqlite3.OperationalError("connection was closed in the middle of operation"), invalidated=True),
+        wrapped(
+            sqlite3.OperationalError("connection was closed in the middle of operation"),
+            invalidated=True,
+        ),
         wrapped(sqlite3.OperationalError("database is locked")),
         sa.exc.TimeoutError("QueuePool limit of size 10 overflow 20 reached"),
     ],

@@ -136,7 +136,9 @@ class TestRetryBackoff:
 
     def test_the_wait_doubles_from_the_first_up_to_the_maximum(self) -> None:
         """Without jitter (draw 0) the waits after failures 1..7 are 5, 10, 20, 40, 80, 120, 120 s."""
-        assert [5.0, 10.0, 20.0, 40.0, 80.0, 120.0, 120.0] == [self.BACKOFF.delay_s(n, 0.0) for n in range(1, 8)]
+        assert [5.0, 10.0, 20.0, 40.0, 80.0, 120.0, 120.0] == [
+            self.BACKOFF.delay_s(n, 0.0) for n in range(1, 8)
+        ]
 
     @pytest.mark.parametrize("failures", [1, 3, 9])
     def test_jitter_takes_off_at_most_its_fraction(self, failures: int) -> None:
@@ -156,16 +158,24 @@ class TestRetryBackoff:
     @pytest.mark.parametrize("before", [0, 1, 2, 3])
     def test_a_counted_failure_that_requeues_backs_off(self, before: int) -> None:
         """Errors 1 to 4 re-queue with the backoff of their failure count, drawn with the given number."""
-        decision = decide_after_failure(JobType.VOD_HLS, before, counts=True, backoff=self.BACKOFF, draw=0.25)
+        decision = decide_after_failure(
+            JobType.VOD_HLS, before, counts=True, backoff=self.BACKOFF, draw=0.25
+        )
 
         assert decision.requeued
         assert self.BACKOFF.delay_s(before + 1, 0.25) == decision.retry_after_s
 
     def test_aborts_stalls_and_final_errors_do_not_wait(self) -> None:
         """An uncounted failure re-queues at once; the fifth error and live jobs end with no wait to speak of."""
-        aborted = decide_after_failure(JobType.VOD_HLS, 2, counts=False, backoff=self.BACKOFF, draw=0.0)
-        fifth = decide_after_failure(JobType.VOD_HLS, 4, counts=True, backoff=self.BACKOFF, draw=0.0)
-        live = decide_after_failure(JobType.LIVE_RTMP_HLS, 0, counts=True, backoff=self.BACKOFF, draw=0.0)
+        aborted = decide_after_failure(
+            JobType.VOD_HLS, 2, counts=False, backoff=self.BACKOFF, draw=0.0
+        )
+        fifth = decide_after_failure(
+            JobType.VOD_HLS, 4, counts=True, backoff=self.BACKOFF, draw=0.0
+        )
+        live = decide_after_failure(
+            JobType.LIVE_RTMP_HLS, 0, counts=True, backoff=self.BACKOFF, draw=0.0
+        )
 
         assert (True, 0.0) == (aborted.requeued, aborted.retry_after_s)
         assert (False, 0.0) == (fifth.requeued, fifth.retry_after_s)

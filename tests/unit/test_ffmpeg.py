@@ -24,15 +24,52 @@ MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
 AAC_STEREO = AudioStream("aac", 128_000, 2, "stereo", 44100)
 MP3_192K = AudioStream("mp3", 192_000, 2, "stereo", 44100)
 # 720p H.264 at 25 fps, 2 Mbit/s, AAC: what a phone upload often looks like.
-SOURCE = MediaInfo(10.0, MP4, 2_000_000, VideoStream("h264", 1280, 720, 25.0, "yuv420p", 1_800_000), AAC_STEREO)
+SOURCE = MediaInfo(
+    10.0, MP4, 2_000_000, VideoStream("h264", 1280, 720, 25.0, "yuv420p", 1_800_000), AAC_STEREO
+)
 # For 480p at 25 fps from 16:9: average 1 228 815 bit/s (below 1.3 × 2 Mbit/s).
-X264_480 = ["-preset", "veryfast", "-maxrate:v", "1228815", "-bufsize:v", "2457630", "-b_strategy", "1", "-bf", "16", "-g:v", "50"]
+X264_480 = [
+    "-preset",
+    "veryfast",
+    "-maxrate:v",
+    "1228815",
+    "-bufsize:v",
+    "2457630",
+    "-b_strategy",
+    "1",
+    "-bf",
+    "16",
+    "-g:v",
+    "50",
+]
 GLOBAL = ["-max_muxing_queue_size", "1024", "-map_metadata", "-1", "-pix_fmt", "yuv420p"]
-HLS = ["-hls_time", "4", "-hls_list_size", "0", "-hls_playlist_type", "vod", "-hls_segment_filename", "/w/u-480-fragmented.mp4", "-hls_segment_type", "fmp4", "-f", "hls", "-hls_flags", "single_file"]
+HLS = [
+    "-hls_time",
+    "4",
+    "-hls_list_size",
+    "0",
+    "-hls_playlist_type",
+    "vod",
+    "-hls_segment_filename",
+    "/w/u-480-fragmented.mp4",
+    "-hls_segment_type",
+    "fmp4",
+    "-f",
+    "hls",
+    "-hls_flags",
+    "single_file",
+]
 
 
 def _web(**overrides: object) -> list[str]:
-    values: dict[str, object] = {"video_input": Path("/in/video"), "video_info": SOURCE, "output": Path("/w/out.mp4"), "resolution": 480, "fps": 25, "options": OPTIONS}
+    values: dict[str, object] = {
+        "video_input": Path("/in/video"),
+        "video_info": SOURCE,
+        "output": Path("/w/out.mp4"),
+        "resolution": 480,
+        "fps": 25,
+        "options": OPTIONS,
+    }
     values.update(overrides)
     return web_video_args(**values)  # type: ignore[arg-type]
 
@@ -56,7 +93,18 @@ def _hls(**overrides: object) -> list[str]:
 class TestCommand:
     def test_nice_binary_and_progress_flags_come_first(self) -> None:
         """`nice -n 20 ffmpeg` as upstream, then machine-readable progress on stdout."""
-        assert ["nice", "-n", "20", "/usr/bin/ffmpeg", "-hide_banner", "-nostats", "-progress", "pipe:1", "-i", "x"] == ffmpeg_command(OPTIONS, ["-i", "x"])
+        assert [
+            "nice",
+            "-n",
+            "20",
+            "/usr/bin/ffmpeg",
+            "-hide_banner",
+            "-nostats",
+            "-progress",
+            "pipe:1",
+            "-i",
+            "x",
+        ] == ffmpeg_command(OPTIONS, ["-i", "x"])
 
     def test_nice_zero_runs_ffmpeg_directly(self) -> None:
         """nice = 0 means no renicing."""
@@ -66,13 +114,25 @@ class TestCommand:
         """A launcher such as `setpriv --pdeathsig KILL --` wraps the whole command."""
         options = replace(OPTIONS, launcher=("setpriv", "--pdeathsig", "KILL", "--"))
 
-        assert ["setpriv", "--pdeathsig", "KILL", "--", "nice", "-n", "20", "/usr/bin/ffmpeg"] == ffmpeg_command(options, [])[:8]
+        assert [
+            "setpriv",
+            "--pdeathsig",
+            "KILL",
+            "--",
+            "nice",
+            "-n",
+            "20",
+            "/usr/bin/ffmpeg",
+        ] == ffmpeg_command(options, [])[:8]
 
     def test_path_precedence(self) -> None:
         """`[ffmpeg] path` beats FFMPEG_PATH, which beats the bundled build."""
         env = {"FFMPEG_PATH": "/opt/ffmpeg"}
 
-        assert ("/cfg/ffmpeg", "/opt/ffmpeg") == (resolve_ffmpeg_path("/cfg/ffmpeg", env), resolve_ffmpeg_path(None, env))
+        assert ("/cfg/ffmpeg", "/opt/ffmpeg") == (
+            resolve_ffmpeg_path("/cfg/ffmpeg", env),
+            resolve_ffmpeg_path(None, env),
+        )
         assert Path(resolve_ffmpeg_path(None, {})).name.startswith("ffmpeg")
 
 
@@ -80,10 +140,22 @@ class TestWebVideo:
     def test_default_profile_with_copied_aac(self) -> None:
         """runner.md §3.1 in order: codecs, threads, mp4+faststart, globals, filters, x264, GOP."""
         expected = [
-            "-i", "/in/video", "-y",
-            "-acodec", "copy", "-vcodec", "libx264",
-            "-threads", "2", "-f", "mp4", "-movflags", "faststart", *GLOBAL,
-            "-vf", "scale=w=-2:h=480,fps=fps=25",
+            "-i",
+            "/in/video",
+            "-y",
+            "-acodec",
+            "copy",
+            "-vcodec",
+            "libx264",
+            "-threads",
+            "2",
+            "-f",
+            "mp4",
+            "-movflags",
+            "faststart",
+            *GLOBAL,
+            "-vf",
+            "scale=w=-2:h=480,fps=fps=25",
             *X264_480,
             "/w/out.mp4",
         ]
@@ -103,7 +175,22 @@ class TestWebVideo:
 
     def test_resolution_zero_is_audio_only(self) -> None:
         """Resolution 0: `-vn`, audio options only, no filters."""
-        expected = ["-i", "/in/video", "-y", "-acodec", "copy", "-vn", "-threads", "2", "-f", "mp4", "-movflags", "faststart", *GLOBAL, "/w/out.mp4"]
+        expected = [
+            "-i",
+            "/in/video",
+            "-y",
+            "-acodec",
+            "copy",
+            "-vn",
+            "-threads",
+            "2",
+            "-f",
+            "mp4",
+            "-movflags",
+            "faststart",
+            *GLOBAL,
+            "/w/out.mp4",
+        ]
 
         assert expected == _web(resolution=0, fps=0)
 
@@ -130,18 +217,35 @@ class TestWebVideo:
         """With libfdk_aac available: `-q:a 5`, never copy, no stereo forcing."""
         args = _web(options=replace(OPTIONS, audio_encoder="libfdk_aac"))
 
-        assert ("libfdk_aac", ["-q:a", "5"], False) == (args[4], args[19:21], "-channel_layout" in args)
+        assert ("libfdk_aac", ["-q:a", "5"], False) == (
+            args[4],
+            args[19:21],
+            "-channel_layout" in args,
+        )
 
 
 class TestHls:
     def test_reencode_never_copies_audio(self) -> None:
         """§3.2: re-encoding forbids audio copy even for sane AAC (desync, PeerTube #6438)."""
         expected = [
-            "-i", "/in/video", "-y",
-            "-acodec", "aac", "-vcodec", "libx264",
-            "-threads", "2", "-f", "mp4", "-movflags", "faststart", *GLOBAL,
-            "-channel_layout", "stereo",
-            "-vf", "scale=w=-2:h=480,fps=fps=25",
+            "-i",
+            "/in/video",
+            "-y",
+            "-acodec",
+            "aac",
+            "-vcodec",
+            "libx264",
+            "-threads",
+            "2",
+            "-f",
+            "mp4",
+            "-movflags",
+            "faststart",
+            *GLOBAL,
+            "-channel_layout",
+            "stereo",
+            "-vf",
+            "scale=w=-2:h=480,fps=fps=25",
             *X264_480,
             *HLS,
             "/w/u-480.m3u8",
@@ -151,7 +255,21 @@ class TestHls:
 
     def test_copy_path(self) -> None:
         """§3.2 copy path: stream copy into the same single-file fMP4 HLS options."""
-        expected = ["-i", "/in/video", "-y", "-acodec", "copy", "-vcodec", "copy", "-threads", "2", "-f", "mp4", *HLS, "/w/u-480.m3u8"]
+        expected = [
+            "-i",
+            "/in/video",
+            "-y",
+            "-acodec",
+            "copy",
+            "-vcodec",
+            "copy",
+            "-threads",
+            "2",
+            "-f",
+            "mp4",
+            *HLS,
+            "/w/u-480.m3u8",
+        ]
 
         assert expected == _hls(copy_codecs=True)
 
@@ -180,7 +298,11 @@ class TestCopyDecision:
         [
             (SOURCE, 480, 25),  # another resolution
             (SOURCE, 720, 30),  # another frame rate
-            (replace(SOURCE, bit_rate=9_000_000), 720, 25),  # above the max-bpp ceiling (4.38 Mbit/s)
+            (
+                replace(SOURCE, bit_rate=9_000_000),
+                720,
+                25,
+            ),  # above the max-bpp ceiling (4.38 Mbit/s)
             (replace(SOURCE, video=replace(SOURCE.video, pix_fmt="yuv444p")), 720, 25),  # type: ignore[type-var]
             (replace(SOURCE, video=replace(SOURCE.video, codec="vp9")), 720, 25),  # type: ignore[type-var]
             (replace(SOURCE, audio=MP3_192K), 720, 25),  # audio not copyable
@@ -213,18 +335,58 @@ class TestAudioMerge:
         """§3.3: looped image first, bitrate from the audio file (192k fallback capped at 1.3 × 100k)."""
         audio = MediaInfo(30.0, "mp3", 100_000, None, MP3_192K)
         expected = [
-            "-loop", "1", "-i", "/in/preview", "-i", "/in/audio", "-y",
-            "-acodec", "aac", "-vcodec", "libx264",
-            "-threads", "2", "-f", "mp4", "-movflags", "faststart", *GLOBAL,
-            "-channel_layout", "stereo", "-b:a", "192k",
-            "-vf", "scale=w=-2:h=480,fps=fps=25",
-            "-preset", "veryfast", "-maxrate:v", "130000", "-bufsize:v", "260000", "-b_strategy", "1", "-bf", "16", "-g:v", "50",
-            "-preset:v", "veryfast", "-tune", "stillimage", "-shortest",
+            "-loop",
+            "1",
+            "-i",
+            "/in/preview",
+            "-i",
+            "/in/audio",
+            "-y",
+            "-acodec",
+            "aac",
+            "-vcodec",
+            "libx264",
+            "-threads",
+            "2",
+            "-f",
+            "mp4",
+            "-movflags",
+            "faststart",
+            *GLOBAL,
+            "-channel_layout",
+            "stereo",
+            "-b:a",
+            "192k",
+            "-vf",
+            "scale=w=-2:h=480,fps=fps=25",
+            "-preset",
+            "veryfast",
+            "-maxrate:v",
+            "130000",
+            "-bufsize:v",
+            "260000",
+            "-b_strategy",
+            "1",
+            "-bf",
+            "16",
+            "-g:v",
+            "50",
+            "-preset:v",
+            "veryfast",
+            "-tune",
+            "stillimage",
+            "-shortest",
             "/w/out.mp4",
         ]
 
         actual = audio_merge_args(
-            image_input=Path("/in/preview"), audio_input=Path("/in/audio"), audio_info=audio, output=Path("/w/out.mp4"), resolution=480, fps=25, options=OPTIONS
+            image_input=Path("/in/preview"),
+            audio_input=Path("/in/audio"),
+            audio_info=audio,
+            output=Path("/w/out.mp4"),
+            resolution=480,
+            fps=25,
+            options=OPTIONS,
         )
 
         assert expected == actual

@@ -75,4 +75,3 @@ def test_replacing_a_kind_leaves_the_original_registry_alone() -> None:
     assert (*VOD, "video-studio-transcoding") == replaced.processable
     assert VOD == BUILTIN_KINDS.processable
     assert sorted(k.type for k in replaced) == sorted(JobType)
-

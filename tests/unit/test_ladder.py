@@ -47,7 +47,13 @@ def ladder(source: SourceFile, config: TranscodingConfig | None = None) -> list[
 
 
 def video_720(**overrides: object) -> SourceFile:
-    values: dict[str, object] = {"file_id": 7, "resolution": 720, "fps": 25.0, "has_audio": True, "has_video": True}
+    values: dict[str, object] = {
+        "file_id": 7,
+        "resolution": 720,
+        "fps": 25.0,
+        "has_audio": True,
+        "has_video": True,
+    }
     values.update(overrides)
     return SourceFile(**values)  # type: ignore[arg-type]
 
@@ -55,7 +61,11 @@ def video_720(**overrides: object) -> SourceFile:
 def summary(jobs: list[LadderJob]) -> list[tuple[str, int, int | None, bool]]:
     return [
         (
-            "web" if j.spec.type is JobType.VOD_WEB_VIDEO else "hls" if j.spec.type is JobType.VOD_HLS else "merge",
+            "web"
+            if j.spec.type is JobType.VOD_WEB_VIDEO
+            else "hls"
+            if j.spec.type is JobType.VOD_HLS
+            else "merge",
             j.spec.payload["output"]["resolution"],  # type: ignore[index]
             j.spec.parent,
             j.required,
@@ -91,7 +101,14 @@ class TestLadderShape:
 
     def test_recent_uploads_push_every_job_back(self) -> None:
         """N, the uploader's recent uploads, is added to both classes."""
-        jobs = build_vod_ladder(video_720(), TranscodingConfig(), video_uuid=str(uuid.uuid4()), public_url="http://i", new_uuid=lambda: str(uuid.uuid4()), recent_uploads=3)
+        jobs = build_vod_ladder(
+            video_720(),
+            TranscodingConfig(),
+            video_uuid=str(uuid.uuid4()),
+            public_url="http://i",
+            new_uuid=lambda: str(uuid.uuid4()),
+            recent_uploads=3,
+        )
 
         assert [103, 103] + [10003] * 8 == [j.spec.priority for j in jobs]
 
@@ -103,20 +120,26 @@ class TestLadderShape:
             (datetime(2026, 3, 3, 23, 59, tzinfo=UTC), datetime(2026, 2, 24, tzinfo=UTC)),
         ],
     )
-    def test_recent_uploads_window_starts_at_midnight_a_week_ago(self, now: datetime, expected: datetime) -> None:
+    def test_recent_uploads_window_starts_at_midnight_a_week_ago(
+        self, now: datetime, expected: datetime
+    ) -> None:
         assert expected == recent_uploads_since(now)
 
     def test_web_only_makes_one_chain_per_resolution(self) -> None:
         """Web videos only: the optimize job and one web job per lower resolution."""
         jobs = ladder(video_720(), TranscodingConfig(hls=False))
 
-        assert [("web", 720, None, True)] + [("web", r, 0, False) for r in (480, 360, 240, 144)] == summary(jobs)
+        assert [("web", 720, None, True)] + [
+            ("web", r, 0, False) for r in (480, 360, 240, 144)
+        ] == summary(jobs)
 
     def test_hls_only_chains_hang_off_the_parent(self) -> None:
         """HLS only: each HLS rendition waits for the optimize job and web files get deleted."""
         jobs = ladder(video_720(), TranscodingConfig(web_videos=False))
 
-        assert [("web", 720, None, True)] + [("hls", r, 0, r == 720) for r in (720, 480, 360, 240, 144)] == summary(jobs)
+        assert [("web", 720, None, True)] + [
+            ("hls", r, 0, r == 720) for r in (720, 480, 360, 240, 144)
+        ] == summary(jobs)
         assert True is jobs[1].spec.private_payload["deleteWebVideoFiles"]
         assert False is jobs[2].spec.private_payload["deleteWebVideoFiles"]
 
@@ -128,8 +151,15 @@ class TestLadderShape:
         assert ("hls", 0, 0, True) == summary(jobs)[2]
         assert ("web", 0, 0, False) == summary(jobs)[3]  # 0p web video, its HLS already made
         assert ("web", 480, 0, False) == summary(jobs)[4]
-        assert all(j.spec.payload["output"]["separatedAudio"] for j in jobs if j.spec.type is JobType.VOD_HLS)  # type: ignore[index]
-        assert [0, 0] == [jobs[2].spec.payload["output"]["fps"], jobs[3].spec.payload["output"]["fps"]]  # type: ignore[index]
+        assert all(
+            j.spec.payload["output"]["separatedAudio"]
+            for j in jobs
+            if j.spec.type is JobType.VOD_HLS
+        )  # type: ignore[index]
+        assert [0, 0] == [
+            jobs[2].spec.payload["output"]["fps"],
+            jobs[3].spec.payload["output"]["fps"],
+        ]  # type: ignore[index]
 
     def test_no_audio_means_no_audio_chain(self) -> None:
         """Without an audio stream neither the split audio chain nor 0p is made."""
@@ -137,7 +167,11 @@ class TestLadderShape:
         jobs = ladder(video_720(has_audio=False), config)
 
         assert 0 not in [r for _, r, _, _ in summary(jobs)]
-        assert all(not j.spec.payload["output"]["separatedAudio"] for j in jobs if j.spec.type is JobType.VOD_HLS)  # type: ignore[index]
+        assert all(
+            not j.spec.payload["output"]["separatedAudio"]
+            for j in jobs
+            if j.spec.type is JobType.VOD_HLS
+        )  # type: ignore[index]
 
     def test_no_upscaling(self) -> None:
         """A 240p upload never gets renditions above 240p."""
@@ -157,7 +191,9 @@ class TestLadderShape:
 
         assert ("merge", 480, None, True) == summary(jobs)[0]
         assert {"resolution": 480, "fps": 25} == jobs[0].spec.payload["output"]
-        assert [("hls", 480, 0, True), ("web", 360, 0, False), ("hls", 360, 2, False)] == summary(jobs)[1:4]
+        assert [("hls", 480, 0, True), ("web", 360, 0, False), ("hls", 360, 2, False)] == summary(
+            jobs
+        )[1:4]
 
     def test_transcoding_off_makes_no_job(self) -> None:
         """With transcoding disabled no job is created."""
@@ -168,7 +204,9 @@ class TestLadderShape:
         with_children = ladder(video_720())
         alone = ladder(video_720(), TranscodingConfig(hls=False, resolutions=frozenset({720})))
 
-        assert [False] + [True] * 9 == [j.spec.private_payload["canMoveVideoState"] for j in with_children]
+        assert [False] + [True] * 9 == [
+            j.spec.private_payload["canMoveVideoState"] for j in with_children
+        ]
         assert [True] == [j.spec.private_payload["canMoveVideoState"] for j in alone]
 
 
@@ -178,22 +216,35 @@ class TestPayloads:
         job = ladder(video_720())[0]
 
         expected_url = f"{PUBLIC}/api/v1/runners/jobs/{job.uuid}/files/videos/{VIDEO}/max-quality"
-        assert {"input": {"videoFileUrl": expected_url, "separatedAudioFileUrl": []}, "output": {"resolution": 720, "fps": 25}} == job.spec.payload
-        assert {"videoUUID": VIDEO, "isNewVideo": True, "deleteInputFileId": 7, "canMoveVideoState": False} == job.spec.private_payload
+        assert {
+            "input": {"videoFileUrl": expected_url, "separatedAudioFileUrl": []},
+            "output": {"resolution": 720, "fps": 25},
+        } == job.spec.payload
+        assert {
+            "videoUUID": VIDEO,
+            "isNewVideo": True,
+            "deleteInputFileId": 7,
+            "canMoveVideoState": False,
+        } == job.spec.private_payload
 
     def test_audio_merge_payload(self) -> None:
         """The audio merge job reads the audio file and the preview."""
         job = ladder(SourceFile(file_id=3, resolution=0, fps=0, has_audio=True, has_video=False))[0]
 
         base = f"{PUBLIC}/api/v1/runners/jobs/{job.uuid}/files/videos/{VIDEO}"
-        assert {"audioFileUrl": f"{base}/max-quality", "previewFileUrl": f"{base}/previews/max-quality"} == job.spec.payload["input"]
+        assert {
+            "audioFileUrl": f"{base}/max-quality",
+            "previewFileUrl": f"{base}/previews/max-quality",
+        } == job.spec.payload["input"]
 
     def test_audio_rendition_reads_the_audio_url(self) -> None:
         """The 0p rendition's input is the `/max-quality/audio` URL."""
         config = TranscodingConfig(split_audio=True)
         audio_job = ladder(video_720(), config)[2]
 
-        assert audio_job.spec.payload["input"]["videoFileUrl"].endswith(f"/{VIDEO}/max-quality/audio")  # type: ignore[index]
+        assert audio_job.spec.payload["input"]["videoFileUrl"].endswith(
+            f"/{VIDEO}/max-quality/audio"
+        )  # type: ignore[index]
 
     def test_every_job_has_its_own_uuid(self) -> None:
         """Each job's URLs name that job."""
@@ -214,8 +265,12 @@ class TestResolutionsAndFps:
         """Lower resolutions come in PeerTube's order, 0p only with audio."""
         config = TranscodingConfig(resolutions=DEFAULT_RESOLUTIONS | {0})
 
-        assert [0, 480, 360, 720, 240, 144, 1080] == resolutions_to_transcode(1440, config, strict_lower=True, has_audio=True)
-        assert [480, 360, 240, 144] == resolutions_to_transcode(720, config, strict_lower=True, has_audio=False)
+        assert [0, 480, 360, 720, 240, 144, 1080] == resolutions_to_transcode(
+            1440, config, strict_lower=True, has_audio=True
+        )
+        assert [480, 360, 240, 144] == resolutions_to_transcode(
+            720, config, strict_lower=True, has_audio=False
+        )
 
     @pytest.mark.parametrize(
         ("input_fps", "resolution", "is_origin", "fps_max", "expected"),
@@ -230,9 +285,13 @@ class TestResolutionsAndFps:
             (0, 0, False, 60, 0),
         ],
     )
-    def test_output_fps(self, input_fps: float, resolution: int, is_origin: bool, fps_max: int, expected: int) -> None:
+    def test_output_fps(
+        self, input_fps: float, resolution: int, is_origin: bool, fps_max: int, expected: int
+    ) -> None:
         """`computeOutputFPS`: small renditions get a standard rate, others are capped by fps.max."""
-        assert expected == compute_output_fps(input_fps, resolution, is_origin=is_origin, fps_max=fps_max)
+        assert expected == compute_output_fps(
+            input_fps, resolution, is_origin=is_origin, fps_max=fps_max
+        )
 
 
 class TestVideoDecisions:
@@ -248,7 +307,17 @@ class TestVideoDecisions:
         """Small values are padded with the alphabet's first character, as short-uuid does."""
         assert "1111111111111111111112" == short_uuid("00000000-0000-0000-0000-000000000001")
 
-    @pytest.mark.parametrize(("raw", "valid"), [("42", True), ("a", False), (VIDEO, True), (VIDEO.upper(), True), ("", False), ("3f2b8c1e-6d4a-1c2b-9a7e-1b2c3d4e5f60", False)])
+    @pytest.mark.parametrize(
+        ("raw", "valid"),
+        [
+            ("42", True),
+            ("a", False),
+            (VIDEO, True),
+            (VIDEO.upper(), True),
+            ("", False),
+            ("3f2b8c1e-6d4a-1c2b-9a7e-1b2c3d4e5f60", False),
+        ],
+    )
     def test_video_id_forms(self, raw: str, valid: bool) -> None:
         """Numeric ids, UUID v4 and short UUIDs are valid video ids; anything else is not."""
         assert valid == (parse_video_id(raw) is not None)
@@ -286,7 +355,16 @@ class TestVideoDecisions:
         assert VideoState.PUBLISHED == next_video_state(VideoState.TO_TRANSCODE, jobs)
 
 
-def file(id_: int, kind: str, resolution: int, *, video: bool = True, audio: bool = True, fps: int = 25, bandwidth: int = 1000) -> VideoFile:
+def file(
+    id_: int,
+    kind: str,
+    resolution: int,
+    *,
+    video: bool = True,
+    audio: bool = True,
+    fps: int = 25,
+    bandwidth: int = 1000,
+) -> VideoFile:
     return VideoFile(
         id=id_,
         video_id=1,
@@ -300,7 +378,9 @@ def file(id_: int, kind: str, resolution: int, *, video: bool = True, audio: boo
         size=1000,
         duration_s=1.0,
         bandwidth=bandwidth,
-        codecs=",".join(c for c in ("avc1.64001F" if video else "", "mp4a.40.2" if audio else "") if c),
+        codecs=",".join(
+            c for c in ("avc1.64001F" if video else "", "mp4a.40.2" if audio else "") if c
+        ),
         has_video=video,
         has_audio=audio,
         created_at=datetime(2026, 1, 1, tzinfo=UTC),
@@ -321,8 +401,12 @@ class TestMaxQualityFile:
         split = [file(1, "hls", 720, audio=False), file(2, "hls", 0, video=False)]
         muxed = [file(1, "web", 720)]
 
-        assert 2 == (max_quality_file(split, audio=True).id if max_quality_file(split, audio=True) else None)
-        assert 1 == (max_quality_file(muxed, audio=True).id if max_quality_file(muxed, audio=True) else None)
+        assert 2 == (
+            max_quality_file(split, audio=True).id if max_quality_file(split, audio=True) else None
+        )
+        assert 1 == (
+            max_quality_file(muxed, audio=True).id if max_quality_file(muxed, audio=True) else None
+        )
 
     def test_audio_upload_is_its_own_max_quality(self) -> None:
         """Before the merge, an audio upload is the file R9 serves."""
@@ -353,7 +437,13 @@ class TestPlaylists:
             ("not a playlist", 9000, "#EXTM3U"),
             (RUNNER_PLAYLIST, 8999, "beyond"),
             ("#EXTM3U\n#EXT-X-ENDLIST\n", 9000, "no segment"),
-            (RUNNER_PLAYLIST.replace("abc-720-fragmented.mp4\n#EXT-X-ENDLIST", "other.mp4\n#EXT-X-ENDLIST"), 9000, "names 2 files"),
+            (
+                RUNNER_PLAYLIST.replace(
+                    "abc-720-fragmented.mp4\n#EXT-X-ENDLIST", "other.mp4\n#EXT-X-ENDLIST"
+                ),
+                9000,
+                "names 2 files",
+            ),
         ],
     )
     def test_bad_resolution_playlists_are_refused(self, text: str, size: int, reason: str) -> None:
@@ -374,8 +464,16 @@ class TestPlaylists:
 
     def test_split_audio_becomes_an_audio_group(self) -> None:
         """With split audio the audio rendition is an EXT-X-MEDIA every video rendition refers to."""
-        master = master_playlist([file(1, "hls", 0, video=False, bandwidth=100), file(2, "hls", 720, audio=False)])
+        master = master_playlist(
+            [file(1, "hls", 0, video=False, bandwidth=100), file(2, "hls", 720, audio=False)]
+        )
 
-        assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",AUTOSELECT=YES,DEFAULT=YES,URI="f1.m3u8"' in master
-        assert '#EXT-X-STREAM-INF:BANDWIDTH=1100,RESOLUTION=1280x720,FRAME-RATE=25,CODECS="avc1.64001F,mp4a.40.2",AUDIO="audio"' in master
+        assert (
+            '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",AUTOSELECT=YES,DEFAULT=YES,URI="f1.m3u8"'
+            in master
+        )
+        assert (
+            '#EXT-X-STREAM-INF:BANDWIDTH=1100,RESOLUTION=1280x720,FRAME-RATE=25,CODECS="avc1.64001F,mp4a.40.2",AUDIO="audio"'
+            in master
+        )
         assert 1 == master.count("#EXT-X-STREAM-INF")

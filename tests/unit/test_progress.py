@@ -69,4 +69,7 @@ def test_percent_is_clamped_and_complete_at_end() -> None:
 
 def test_percent_unknown_without_duration() -> None:
     """No duration, no percentage."""
-    assert (None, None) == (percent(FfmpegProgress(2.0, 1.0, False), None), percent(FfmpegProgress(None, 1.0, False), 10.0))
+    assert (None, None) == (
+        percent(FfmpegProgress(2.0, 1.0, False), None),
+        percent(FfmpegProgress(None, 1.0, False), 10.0),
+    )

@@ -22,7 +22,9 @@ class FakeInstance:
     def headers(self) -> httpx.Headers:
         return httpx.Headers({"content-length": str(len(self.content)), "etag": self.etag})
 
-    async def download(self, destination: Path, reuse: Callable[[httpx.Headers], bool]) -> httpx.Headers | None:
+    async def download(
+        self, destination: Path, reuse: Callable[[httpx.Headers], bool]
+    ) -> httpx.Headers | None:
         await asyncio.sleep(0)  # let concurrent jobs interleave
         if reuse(self.headers()):
             return None
@@ -33,10 +35,19 @@ class FakeInstance:
 
 def test_key_ignores_the_job_in_the_url() -> None:
     """Two jobs asking for one video's max-quality file share a key; audio and other instances do not."""
-    a = cache_key("https://i.example", "https://i.example/api/v1/runners/jobs/J1/files/videos/V/max-quality")
-    b = cache_key("https://i.example/", "https://i.example/api/v1/runners/jobs/J2/files/videos/V/max-quality")
-    audio = cache_key("https://i.example", "https://i.example/api/v1/runners/jobs/J2/files/videos/V/max-quality/audio")
-    other = cache_key("https://j.example", "https://i.example/api/v1/runners/jobs/J2/files/videos/V/max-quality")
+    a = cache_key(
+        "https://i.example", "https://i.example/api/v1/runners/jobs/J1/files/videos/V/max-quality"
+    )
+    b = cache_key(
+        "https://i.example/", "https://i.example/api/v1/runners/jobs/J2/files/videos/V/max-quality"
+    )
+    audio = cache_key(
+        "https://i.example",
+        "https://i.example/api/v1/runners/jobs/J2/files/videos/V/max-quality/audio",
+    )
+    other = cache_key(
+        "https://j.example", "https://i.example/api/v1/runners/jobs/J2/files/videos/V/max-quality"
+    )
 
     assert (True, False, False) == (a == b, a == audio, a == other)
 
@@ -72,7 +83,11 @@ async def test_changed_file_is_downloaded_again(tmp_path: Path) -> None:
 
     second = await cache.acquire("k", instance.download)
 
-    assert (2, b"optimized", b"original upload") == (instance.bodies_sent, second.read_bytes(), first.read_bytes())
+    assert (2, b"optimized", b"original upload") == (
+        instance.bodies_sent,
+        second.read_bytes(),
+        first.read_bytes(),
+    )
     cache.release(first)
     assert not first.exists()  # the replaced copy goes once its last user is done
 

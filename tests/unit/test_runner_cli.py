@@ -18,7 +18,9 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-def test_config_path_follows_the_id_before_or_after_the_command(cli: CliRunner, tmp_path: Path) -> None:
+def test_config_path_follows_the_id_before_or_after_the_command(
+    cli: CliRunner, tmp_path: Path
+) -> None:
     """`--id` works in either position, as with commander.js."""
     before = cli.invoke(runner_app, ["--id", "gpu", "get-config-file-path"])
     after = cli.invoke(runner_app, ["get-config-file-path", "--id", "gpu"])
@@ -29,7 +31,9 @@ def test_config_path_follows_the_id_before_or_after_the_command(cli: CliRunner, 
 
 def test_config_dir_points_at_an_existing_folder(cli: CliRunner, tmp_path: Path) -> None:
     """`--config-dir` reuses e.g. a peertube-runner-nodejs/<id> folder as is."""
-    result = cli.invoke(runner_app, ["--config-dir", str(tmp_path / "node"), "get-config-file-path"])
+    result = cli.invoke(
+        runner_app, ["--config-dir", str(tmp_path / "node"), "get-config-file-path"]
+    )
 
     assert f"{tmp_path / 'node' / 'config.toml'}\n" == result.stdout
 
@@ -62,7 +66,9 @@ def test_list_registered_works_without_a_daemon(cli: CliRunner) -> None:
     assert (0, True) == (result.exit_code, "Runner name" in result.output)
 
 
-@pytest.mark.parametrize(("seconds", "expected"), [(None, "–"), (0.4, "0:00"), (95, "1:35"), (3725, "1:02:05")])
+@pytest.mark.parametrize(
+    ("seconds", "expected"), [(None, "–"), (0.4, "0:00"), (95, "1:35"), (3725, "1:02:05")]
+)
 def test_durations_in_the_live_table(seconds: float | None, expected: str) -> None:
     """ETA and elapsed read m:ss, or h:mm:ss past an hour."""
     assert expected == format_duration(seconds)

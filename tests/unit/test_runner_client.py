@@ -30,7 +30,12 @@ async def _no_sleep(_: float) -> None:
 
 
 def _client(handler: Handler, attempts: int = 4) -> InstanceClient:
-    return InstanceClient(URL, retry=RetryPolicy(attempts=attempts), transport=httpx.MockTransport(handler), sleep=_no_sleep)
+    return InstanceClient(
+        URL,
+        retry=RetryPolicy(attempts=attempts),
+        transport=httpx.MockTransport(handler),
+        sleep=_no_sleep,
+    )
 
 
 def _problem(status: int, code: str | None = None, detail: str = "nope") -> httpx.Response:
@@ -57,13 +62,22 @@ class TestJobCalls:
 
         def handler(request: httpx.Request) -> httpx.Response:
             seen.append(json.loads(request.content))
-            return httpx.Response(200, json={"availableJobs": [{"uuid": JOB, "type": "vod-hls-transcoding", "payload": {}}]})
+            return httpx.Response(
+                200,
+                json={
+                    "availableJobs": [{"uuid": JOB, "type": "vod-hls-transcoding", "payload": {}}]
+                },
+            )
 
         async with _client(handler) as client:
             jobs = await client.request_jobs("ptrt-1", ["vod-hls-transcoding"])
 
         assert [JOB] == [j["uuid"] for j in jobs]
-        assert {"runnerToken": "ptrt-1", "jobTypes": ["vod-hls-transcoding"], "version": "0.1.0"} == seen[0]
+        assert {
+            "runnerToken": "ptrt-1",
+            "jobTypes": ["vod-hls-transcoding"],
+            "version": "0.1.0",
+        } == seen[0]
 
     async def test_unknown_runner_token_is_its_own_error(self) -> None:
         """The machine code maps to UnknownRunnerTokenError."""
@@ -103,7 +117,9 @@ class TestJobCalls:
             await client.update("ptrt-1", JOB, "ptrjt-1", 42)
 
         assert seen[0].headers["content-type"].startswith("multipart/form-data")
-        assert {"runnerToken": "ptrt-1", "jobToken": "ptrjt-1", "progress": "42"} == _fields(seen[0])
+        assert {"runnerToken": "ptrt-1", "jobToken": "ptrjt-1", "progress": "42"} == _fields(
+            seen[0]
+        )
 
     async def test_update_404_means_the_job_is_gone(self) -> None:
         """404 Unknown runner job on a job-bound call → JobGoneError."""
@@ -113,7 +129,11 @@ class TestJobCalls:
 
     async def test_transient_failures_are_retried(self) -> None:
         """503 then a dropped connection, then 204: the update succeeds on the third try."""
-        answers: list[Handler] = [lambda r: _problem(503), lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused")), lambda r: httpx.Response(204)]
+        answers: list[Handler] = [
+            lambda r: _problem(503),
+            lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused")),
+            lambda r: httpx.Response(204),
+        ]
 
         def handler(request: httpx.Request) -> httpx.Response:
             return answers.pop(0)(request)
@@ -135,7 +155,9 @@ class TestJobCalls:
 
     async def test_redirects_are_not_followed(self) -> None:
         """A 301 (http → https) is reported with its target instead of turning POST into GET."""
-        async with _client(lambda r: httpx.Response(301, headers={"location": "https://instance.test/"})) as client:
+        async with _client(
+            lambda r: httpx.Response(301, headers={"location": "https://instance.test/"})
+        ) as client:
             with pytest.raises(InstanceError) as caught:
                 await client.register("ptrrt-1", "r1")
 
@@ -199,7 +221,10 @@ class TestDownload:
             await client.download(FILE_URL + "?x=1", "ptrt-1", "ptrjt-1", tmp_path / "in")
 
         assert b"0123456789" == (tmp_path / "in").read_bytes()
-        assert ({"runnerToken": "ptrt-1", "jobToken": "ptrjt-1"}, "x=1") == (json.loads(seen[0].content), seen[0].url.query.decode())
+        assert ({"runnerToken": "ptrt-1", "jobToken": "ptrjt-1"}, "x=1") == (
+            json.loads(seen[0].content),
+            seen[0].url.query.decode(),
+        )
 
     async def test_a_cut_body_resumes_with_range(self, tmp_path: Path) -> None:
         """5 of 10 bytes, then `Range: bytes=5-` and a 206 with the rest."""
@@ -232,7 +257,10 @@ class TestDownload:
         """A length that never matches fails after the retries, without a partial file."""
         from offload.runner.errors import TransferError
 
-        async with _client(lambda r: httpx.Response(200, headers={"content-length": "10"}, content=b"01234"), attempts=2) as client:
+        async with _client(
+            lambda r: httpx.Response(200, headers={"content-length": "10"}, content=b"01234"),
+            attempts=2,
+        ) as client:
             with pytest.raises(TransferError):
                 await client.download(FILE_URL, "ptrt-1", "ptrjt-1", tmp_path / "in")
 
@@ -255,7 +283,13 @@ class TestDownload:
     async def test_reuse_skips_the_body(self, tmp_path: Path) -> None:
         """When `reuse` accepts the headers nothing is written."""
         async with _client(lambda r: httpx.Response(200, content=b"0123456789")) as client:
-            headers = await client.download(FILE_URL, "ptrt-1", "ptrjt-1", tmp_path / "in", reuse=lambda h: h["content-length"] == "10")
+            headers = await client.download(
+                FILE_URL,
+                "ptrt-1",
+                "ptrjt-1",
+                tmp_path / "in",
+                reuse=lambda h: h["content-length"] == "10",
+            )
 
         assert (None, []) == (headers, list(tmp_path.iterdir()))
 
@@ -286,7 +320,9 @@ async def test_claim_is_sent_once_even_on_a_5xx() -> None:
         await _client(handler).claim_jobs("ptrt-x", ["vod-hls-transcoding"], 2)
 
     assert 1 == len(calls)
-    assert {"runnerToken": "ptrt-x", "jobTypes": ["vod-hls-transcoding"], "maxJobs": 2} == {k: calls[0][k] for k in ("runnerToken", "jobTypes", "maxJobs")}
+    assert {"runnerToken": "ptrt-x", "jobTypes": ["vod-hls-transcoding"], "maxJobs": 2} == {
+        k: calls[0][k] for k in ("runnerToken", "jobTypes", "maxJobs")
+    }
 
 
 async def test_claim_sends_the_max_resolution_only_when_set() -> None:

@@ -70,7 +70,10 @@ class TestDefaults:
 class TestReads:
     def test_max_resolution_is_off_unless_set(self, tmp_path: Path) -> None:
         assert None is RunnerConfig.load(tmp_path / "config.toml").max_resolution
-        assert 720 == RunnerConfig.load(_write(tmp_path, "[jobs]\nmaxResolution = 720\n")).max_resolution
+        assert (
+            720
+            == RunnerConfig.load(_write(tmp_path, "[jobs]\nmaxResolution = 720\n")).max_resolution
+        )
 
     def test_user_values_and_our_extensions(self, tmp_path: Path) -> None:
         """concurrency, threads, nice, [ffmpeg] path and per-type limits are read."""
@@ -105,14 +108,18 @@ class TestRoundTrip:
         path = _write(tmp_path)
         config = RunnerConfig.load(path)
 
-        config.add_instance(RegisteredInstance("https://v.example", "ptrt-9", "basement", "8 cores"))
+        config.add_instance(
+            RegisteredInstance("https://v.example", "ptrt-9", "basement", "8 cores")
+        )
         config.save()
 
         text = path.read_text()
         for line in USER_FILE.splitlines():
             if line and not line.startswith("registeredInstances"):
                 assert line in text
-        assert [RegisteredInstance("https://v.example", "ptrt-9", "basement", "8 cores")] == RunnerConfig.load(path).registered_instances
+        assert [
+            RegisteredInstance("https://v.example", "ptrt-9", "basement", "8 cores")
+        ] == RunnerConfig.load(path).registered_instances
 
     def test_removing_one_registration_keeps_the_other(self, tmp_path: Path) -> None:
         """Unregistering drops exactly the (url, name) entry."""
@@ -126,7 +133,10 @@ class TestRoundTrip:
         removed = config.remove_instance("https://v.example/", "one")
         config.save()
 
-        assert (True, ["two"]) == (removed, [r.runner_name for r in RunnerConfig.load(path).registered_instances])
+        assert (True, ["two"]) == (
+            removed,
+            [r.runner_name for r in RunnerConfig.load(path).registered_instances],
+        )
         assert "# the box has 8 cores" in path.read_text()
 
     def test_removing_the_last_registration_leaves_an_empty_array(self, tmp_path: Path) -> None:
@@ -150,7 +160,10 @@ class TestRoundTrip:
         config.save()
 
         parsed = tomllib.loads(path.read_text())
-        assert (2, [{"url": "http://127.0.0.1:9000", "runnerToken": "ptrt-1", "runnerName": "r"}]) == (parsed["jobs"]["concurrency"], parsed["registeredInstances"])
+        assert (
+            2,
+            [{"url": "http://127.0.0.1:9000", "runnerToken": "ptrt-1", "runnerName": "r"}],
+        ) == (parsed["jobs"]["concurrency"], parsed["registeredInstances"])
 
 
 def _mode(path: Path) -> int:
@@ -211,7 +224,9 @@ class TestFileModes:
 
         assert {0o600} == seen
 
-    def test_loading_a_readable_file_warns(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def test_loading_a_readable_file_warns(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """A config readable by others is still read, with a warning saying how to fix it."""
         path = _write(tmp_path)
         path.chmod(0o644)
@@ -224,7 +239,9 @@ class TestFileModes:
         assert 1 == len(warnings)
         assert str(path) in warnings[0] and "chmod 600" in warnings[0]
 
-    def test_loading_an_owner_only_file_is_quiet(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def test_loading_an_owner_only_file_is_quiet(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """A 0600 config loads without a word."""
         path = _write(tmp_path)
         path.chmod(0o600)
@@ -242,7 +259,11 @@ class TestPaths:
 
         paths = runner_paths("gpu", environ=env)
 
-        assert (Path("/cfg/offload-runner/gpu/config.toml"), Path("/home/u/.local/share/offload-runner/gpu"), Path("/cache/offload-runner/gpu")) == (
+        assert (
+            Path("/cfg/offload-runner/gpu/config.toml"),
+            Path("/home/u/.local/share/offload-runner/gpu"),
+            Path("/cache/offload-runner/gpu"),
+        ) == (
             paths.config_file,
             paths.state_dir,
             paths.cache_dir,
@@ -250,12 +271,23 @@ class TestPaths:
 
     def test_config_dir_reuses_an_existing_node_runner_folder(self) -> None:
         """--config-dir points at the folder holding config.toml."""
-        paths = runner_paths("default", Path("/home/u/.config/peertube-runner-nodejs/default"), environ={"HOME": "/home/u"})
+        paths = runner_paths(
+            "default",
+            Path("/home/u/.config/peertube-runner-nodejs/default"),
+            environ={"HOME": "/home/u"},
+        )
 
-        assert Path("/home/u/.config/peertube-runner-nodejs/default/config.toml") == paths.config_file
+        assert (
+            Path("/home/u/.config/peertube-runner-nodejs/default/config.toml") == paths.config_file
+        )
 
     def test_overlong_socket_paths_get_a_short_stable_alias(self) -> None:
         """sun_path is ~108 bytes: deep state dirs use a hashed name in the temp dir."""
         deep = runner_paths("default", environ={"HOME": "/h", "XDG_DATA_HOME": "/" + "d" * 120})
 
-        assert (deep.socket, True) == (runner_paths("default", environ={"HOME": "/h", "XDG_DATA_HOME": "/" + "d" * 120}).socket, len(str(deep.socket)) < 100)
+        assert (deep.socket, True) == (
+            runner_paths(
+                "default", environ={"HOME": "/h", "XDG_DATA_HOME": "/" + "d" * 120}
+            ).socket,
+            len(str(deep.socket)) < 100,
+        )

@@ -26,7 +26,10 @@ def test_type_limit_applies_within_the_global_limit() -> None:
     """HLS limited to 1: a second HLS waits while a web job still fits."""
     running = Counter({HLS: 1})
 
-    assert (False, True) == (can_take(HLS, running, 4, {HLS: 1}), can_take(WEB, running, 4, {HLS: 1}))
+    assert (False, True) == (
+        can_take(HLS, running, 4, {HLS: 1}),
+        can_take(WEB, running, 4, {HLS: 1}),
+    )
 
 
 def test_type_limited_to_zero_is_never_taken() -> None:
@@ -44,5 +47,7 @@ def test_type_limited_to_zero_is_never_taken() -> None:
         ({"output": {"resolution": "1080"}}, 240, True),  # not a number: not ours to judge
     ],
 )
-def test_fits_resolution(payload: dict[str, object], max_resolution: int | None, fits: bool) -> None:
+def test_fits_resolution(
+    payload: dict[str, object], max_resolution: int | None, fits: bool
+) -> None:
     assert fits is fits_resolution(payload, max_resolution)

@@ -32,5 +32,7 @@ def test_every_job_type_has_the_cap_of_its_kind_of_file() -> None:
     actual = {t: upload_limits(settings, t) for t in JobType}
 
     assert expected == {t: limits.file_bytes for t, limits in actual.items()}
-    assert {t: n + UPLOAD_OVERHEAD_BYTES for t, n in expected.items()} == {t: limits.body_bytes for t, limits in actual.items()}
+    assert {t: n + UPLOAD_OVERHEAD_BYTES for t, n in expected.items()} == {
+        t: limits.body_bytes for t, limits in actual.items()
+    }
     assert upload_limits(settings, JobType.VOD_HLS) == largest_upload_limits(settings)

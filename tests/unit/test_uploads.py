@@ -11,7 +11,9 @@ from offload.domain.uploads import UNLIMITED, UploadAllowance, UploadLimits, Vid
 class TestVideoQuota:
     def test_an_upload_that_reaches_the_quota_exactly_is_refused(self) -> None:
         """As PeerTube's `uploadedTotal >= videoQuota`: 600 used of 1000 leaves room for 399."""
-        allowance = UploadAllowance(max_file_bytes=10_000, quota=VideoQuota(1000, UNLIMITED, used=600, used_daily=600))
+        allowance = UploadAllowance(
+            max_file_bytes=10_000, quota=VideoQuota(1000, UNLIMITED, used=600, used_daily=600)
+        )
 
         allowance.check(399)
         with pytest.raises(QuotaReached):
@@ -24,13 +26,18 @@ class TestVideoQuota:
 
     def test_unlimited_quotas_leave_only_the_size_cap(self) -> None:
         """With both quotas at -1 there is no room limit; the allowance is the cap."""
-        allowance = UploadAllowance(max_file_bytes=5000, quota=VideoQuota(UNLIMITED, UNLIMITED, used=10**12, used_daily=10**12))
+        allowance = UploadAllowance(
+            max_file_bytes=5000,
+            quota=VideoQuota(UNLIMITED, UNLIMITED, used=10**12, used_daily=10**12),
+        )
 
         assert (None, 5000) == (allowance.quota.room, allowance.max_bytes)
 
     def test_a_used_up_quota_refuses_everything(self) -> None:
         """Past the quota the allowance is negative and one byte is too many."""
-        allowance = UploadAllowance(max_file_bytes=5000, quota=VideoQuota(1000, UNLIMITED, used=1500, used_daily=0))
+        allowance = UploadAllowance(
+            max_file_bytes=5000, quota=VideoQuota(1000, UNLIMITED, used=1500, used_daily=0)
+        )
 
         assert allowance.max_bytes < 0
         with pytest.raises(QuotaReached):
@@ -40,7 +47,9 @@ class TestVideoQuota:
 class TestCaps:
     def test_the_size_cap_is_checked_before_the_quota(self) -> None:
         """Over both, the answer is PeerTube's first check: the file size."""
-        allowance = UploadAllowance(max_file_bytes=100, quota=VideoQuota(50, UNLIMITED, used=0, used_daily=0))
+        allowance = UploadAllowance(
+            max_file_bytes=100, quota=VideoQuota(50, UNLIMITED, used=0, used_daily=0)
+        )
 
         with pytest.raises(FileTooLarge):
             allowance.check(101)

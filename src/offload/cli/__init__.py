@@ -16,7 +16,9 @@ from offload.cli.videos import videos_app
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(help="Offload: remote runners for video platforms.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Offload: remote runners for video platforms.", no_args_is_help=True, add_completion=False
+)
 app.command()(serve)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")

@@ -93,7 +93,9 @@ def jobs_list(
     if as_json:
         print_json(body)
         return
-    table = empty_table("UUID", "Type", "State", "Progress", "Priority", "Runner", "Failures", "Created")
+    table = empty_table(
+        "UUID", "Type", "State", "Progress", "Priority", "Runner", "Failures", "Created"
+    )
     for j in body["data"]:
         progress = f"{j['progress']}%" if j.get("progress") is not None else ""
         runner = (j.get("runner") or {}).get("name", "")

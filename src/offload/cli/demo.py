@@ -76,9 +76,13 @@ def make_clip(path: Path, seconds: float = 3.0, size: str = "1280x720") -> Path:
 
 
 @contextlib.contextmanager
-def _process(cmd: list[str], log_path: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def _process(
+    cmd: list[str], log_path: Path, env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     log = log_path.open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     try:
         yield proc
     finally:
@@ -103,7 +107,9 @@ def _wait(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.2) 
         time.sleep(interval_s)
 
 
-def run_demo(data_dir: Path, port: int, *, exit_when_done: bool, console: Console, timeout_s: float = 600) -> DemoResult:
+def run_demo(
+    data_dir: Path, port: int, *, exit_when_done: bool, console: Console, timeout_s: float = 600
+) -> DemoResult:
     data_dir = data_dir.resolve()
     # SIGTERM (a supervisor, `timeout`) must unwind like Ctrl-C does, so the `finally` blocks
     # below stop the instance and runner processes instead of leaving them behind.
@@ -137,20 +143,35 @@ def run_demo(data_dir: Path, port: int, *, exit_when_done: bool, console: Consol
         console.print(f"  instance up at {url} (SQLite: {data_dir / 'instance' / 'offload.db'})")
         with httpx.Client(base_url=url, timeout=60) as http:
             client = http.get("/api/v1/oauth-clients/local").json()
-            token = http.post("/api/v1/users/token", data={**client, "grant_type": "password", "username": "root", "password": password})
+            token = http.post(
+                "/api/v1/users/token",
+                data={**client, "grant_type": "password", "username": "root", "password": password},
+            )
             token.raise_for_status()
             http.headers["Authorization"] = "Bearer " + token.json()["access_token"]
-            registration = http.get("/api/v1/runners/registration-tokens").json()["data"][0]["registrationToken"]
+            registration = http.get("/api/v1/runners/registration-tokens").json()["data"][0][
+                "registrationToken"
+            ]
             subprocess.run(
                 _offload("runner", "register", "--config-dir", str(runner_dir), "--url", url, "--registration-token", registration, "--runner-name", "demo-runner"),
                 check=True, env=env, stdout=subprocess.DEVNULL,
             )  # fmt: skip
             console.print("  runner 'demo-runner' registered; starting `offload runner server`")
-            with _process(_offload("runner", "server", "--config-dir", str(runner_dir)), data_dir / "runner.log", env) as runner:
+            with _process(
+                _offload("runner", "server", "--config-dir", str(runner_dir)),
+                data_dir / "runner.log",
+                env,
+            ) as runner:
                 clip = make_clip(data_dir / "clip.mp4")
-                console.print(f"  generated {clip.name}: 3 s of 1280x720 test pattern with a 440 Hz tone")
+                console.print(
+                    f"  generated {clip.name}: 3 s of 1280x720 test pattern with a 440 Hz tone"
+                )
                 with clip.open("rb") as f:
-                    uploaded = http.post("/api/v1/videos/upload", data={"name": "Offload demo clip"}, files={"videofile": ("clip.mp4", f, "video/mp4")})
+                    uploaded = http.post(
+                        "/api/v1/videos/upload",
+                        data={"name": "Offload demo clip"},
+                        files={"videofile": ("clip.mp4", f, "video/mp4")},
+                    )
                 uploaded.raise_for_status()
                 video_uuid = uploaded.json()["video"]["uuid"]
                 video = _watch(http, video_uuid, runner, data_dir, console, timeout_s)
@@ -164,9 +185,21 @@ def run_demo(data_dir: Path, port: int, *, exit_when_done: bool, console: Consol
     return DemoResult(url=url, video_uuid=video_uuid, published=published, admin_password=password)
 
 
-def _watch(http: httpx.Client, video_uuid: str, runner: subprocess.Popen[bytes], data_dir: Path, console: Console, timeout_s: float) -> dict[str, Any]:
+def _watch(
+    http: httpx.Client,
+    video_uuid: str,
+    runner: subprocess.Popen[bytes],
+    data_dir: Path,
+    console: Console,
+    timeout_s: float,
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
-    columns = (TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("  {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("transcoding jobs", total=None)
         while True:
@@ -179,11 +212,20 @@ def _watch(http: httpx.Client, video_uuid: str, runner: subprocess.Popen[bytes],
             if runner.poll() is not None:
                 raise RuntimeError(f"the runner exited; see {data_dir / 'runner.log'}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the video was not transcoded within {timeout_s:.0f} s; see {data_dir}/*.log")
+                raise TimeoutError(
+                    f"the video was not transcoded within {timeout_s:.0f} s; see {data_dir}/*.log"
+                )
             time.sleep(0.5)
 
 
-def _report(console: Console, url: str, password: str, video: dict[str, Any], published: bool, data_dir: Path) -> None:
+def _report(
+    console: Console,
+    url: str,
+    password: str,
+    video: dict[str, Any],
+    published: bool,
+    data_dir: Path,
+) -> None:
     if not published:
         console.print(f"[red]transcoding failed:[/red] {video.get('transcodingError')}")
         return
@@ -196,17 +238,27 @@ def _report(console: Console, url: str, password: str, video: dict[str, Any], pu
     console.print(f"  video page: {url}/admin/videos/{video['uuid']}")
     console.print(f"  runner jobs: {url}/admin/jobs   API: {url}/api/v1/runners/jobs")
     console.print(f"  logs: {data_dir / 'instance.log'}, {data_dir / 'runner.log'}")
-    console.print(f"  play it: ffplay {video['streamingPlaylists'][0]['playlistUrl'] if video.get('streamingPlaylists') else ''}")
+    console.print(
+        f"  play it: ffplay {video['streamingPlaylists'][0]['playlistUrl'] if video.get('streamingPlaylists') else ''}"
+    )
 
 
 def demo(
-    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data (wiped at start).")] = Path("offload-data/demo"),
-    port: Annotated[int, typer.Option(help="Port of the demo instance (another free one if taken).")] = 9000,
-    exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="Stop once the clip is transcoded.")] = False,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the demo keeps its data (wiped at start).")
+    ] = Path("offload-data/demo"),
+    port: Annotated[
+        int, typer.Option(help="Port of the demo instance (another free one if taken).")
+    ] = 9000,
+    exit_when_done: Annotated[
+        bool, typer.Option("--exit-when-done", help="Stop once the clip is transcoded.")
+    ] = False,
 ) -> None:
     """The main job: instance on SQLite + local runner transcoding a generated clip."""
     try:
-        result = run_demo(data_dir, port, exit_when_done=exit_when_done, console=Console(soft_wrap=True))
+        result = run_demo(
+            data_dir, port, exit_when_done=exit_when_done, console=Console(soft_wrap=True)
+        )
     except (RuntimeError, TimeoutError) as exc:
         err.print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -18,7 +18,9 @@ __all__ = ["db_app", "serve"]
 
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.", envvar="OFFLOAD_CONFIG")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file.", envvar="OFFLOAD_CONFIG")
+]
 
 
 def _settings(config: Path | None, **overrides: Any) -> Any:
@@ -33,10 +35,14 @@ def _settings(config: Path | None, **overrides: Any) -> Any:
 
 def _print_ready(services: Any, generated_password: str | None) -> None:
     settings = services.settings
-    err.print(f"[bold green]Offload instance[/bold green] {__version__} listening on {settings.public_url}")
+    err.print(
+        f"[bold green]Offload instance[/bold green] {__version__} listening on {settings.public_url}"
+    )
     err.print(f"  database: {settings.database_url}")
     if generated_password:
-        err.print(f"  admin login: [bold]root[/bold] / [bold]{generated_password}[/bold] (shown once)")
+        err.print(
+            f"  admin login: [bold]root[/bold] / [bold]{generated_password}[/bold] (shown once)"
+        )
 
     async def show_token() -> None:
         _, tokens = await services.runners.list_registration_tokens(0, 1, False)
@@ -50,7 +56,9 @@ def serve(
     config: ConfigOpt = None,
     host: Annotated[str | None, typer.Option(help="Listen address (OFFLOAD_LISTEN host).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (OFFLOAD_LISTEN port).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory.", envvar="OFFLOAD_DATA_DIR")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory.", envvar="OFFLOAD_DATA_DIR")
+    ] = None,
 ) -> None:
     """Run an instance: HTTP API, /runners socket, watchdog."""
     import uvicorn
@@ -62,7 +70,9 @@ def serve(
     if host or port:
         listen = f"{host or settings.host}:{port or settings.port}"
         settings = _settings(config, **overrides, listen=listen)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if settings.access_log_format == "json":
         # One JSON object a line, without the text prefix, for log shippers.
         access = logging.getLogger("offload.access")
@@ -70,7 +80,12 @@ def serve(
         handler.setFormatter(logging.Formatter("%(message)s"))
         access.addHandler(handler)
         access.propagate = False
-    server_config = uvicorn.Config(create_app(settings, on_ready=_print_ready), host=settings.host, port=settings.port, **server_options(settings))
+    server_config = uvicorn.Config(
+        create_app(settings, on_ready=_print_ready),
+        host=settings.host,
+        port=settings.port,
+        **server_options(settings),
+    )
     # The socket is bound and listening before the lifespan runs, so "listening on" and the
     # registration token are printed only for a port that is really ours.
     sock = _listen(settings.host, settings.port, server_config.backlog)
@@ -80,9 +95,13 @@ def serve(
 def _listen(host: str, port: int, backlog: int) -> socket.socket:
     """A listening socket on host:port, or one line saying why not and exit 1."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as exc:
-        _fail_listen(f"cannot listen on {host}:{port}: {exc.strerror}: pass another --host or OFFLOAD_LISTEN")
+        _fail_listen(
+            f"cannot listen on {host}:{port}: {exc.strerror}: pass another --host or OFFLOAD_LISTEN"
+        )
     sock = socket.socket(family, kind, proto)
     # As uvicorn does: a restart need not wait for the old connections' TIME_WAIT to end. It
     # does not let two processes listen on one port.
@@ -93,8 +112,12 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            _fail_listen(f"port {port} on {host} is in use: stop the other process or pass --port / OFFLOAD_LISTEN")
-        _fail_listen(f"cannot listen on {host}:{port}: {exc.strerror}: pass another --host / --port or OFFLOAD_LISTEN")
+            _fail_listen(
+                f"port {port} on {host} is in use: stop the other process or pass --port / OFFLOAD_LISTEN"
+            )
+        _fail_listen(
+            f"cannot listen on {host}:{port}: {exc.strerror}: pass another --host / --port or OFFLOAD_LISTEN"
+        )
     return sock
 
 
@@ -117,4 +140,3 @@ def db_upgrade(config: ConfigOpt = None) -> None:
 
     asyncio.run(run())
     err.print(f"database at the newest schema: {settings.database_url}")
-

@@ -35,8 +35,17 @@ TIMEOUT_S = 60.0
 CHUNK_RETRIES = 5
 
 UrlOpt = Annotated[str, typer.Option("--url", help="Instance URL.", envvar="OFFLOAD_URL")]
-UserOpt = Annotated[str, typer.Option("--username", help="Admin user name.", envvar="OFFLOAD_USERNAME")]
-PasswordOpt = Annotated[str | None, typer.Option("--password", help="Admin password (prompted when missing).", envvar="OFFLOAD_ADMIN_PASSWORD")]
+UserOpt = Annotated[
+    str, typer.Option("--username", help="Admin user name.", envvar="OFFLOAD_USERNAME")
+]
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--password",
+        help="Admin password (prompted when missing).",
+        envvar="OFFLOAD_ADMIN_PASSWORD",
+    ),
+]
 
 
 class UploadFailed(Exception):
@@ -46,7 +55,10 @@ class UploadFailed(Exception):
 def _login(client: httpx.Client, username: str, password: str) -> str:
     oauth = client.get("/api/v1/oauth-clients/local")
     oauth.raise_for_status()
-    r = client.post("/api/v1/users/token", data={**oauth.json(), "grant_type": "password", "username": username, "password": password})
+    r = client.post(
+        "/api/v1/users/token",
+        data={**oauth.json(), "grant_type": "password", "username": username, "password": password},
+    )
     if r.status_code != 200:
         raise UploadFailed(f"login refused: {_detail(r)}")
     return str(r.json()["access_token"])
@@ -57,7 +69,11 @@ def _detail(r: httpx.Response) -> str:
         body = r.json()
     except ValueError:
         return f"HTTP {r.status_code}"
-    return str(body.get("detail") or body.get("error") or body) if isinstance(body, dict) else str(body)
+    return (
+        str(body.get("detail") or body.get("error") or body)
+        if isinstance(body, dict)
+        else str(body)
+    )
 
 
 def _held(r: httpx.Response) -> int:
@@ -65,13 +81,18 @@ def _held(r: httpx.Response) -> int:
     return int(match.group(1)) + 1 if match else 0
 
 
-def upload_file(client: httpx.Client, path: Path, name: str, chunk_bytes: int, progress: Progress) -> dict[str, Any]:
+def upload_file(
+    client: httpx.Client, path: Path, name: str, chunk_bytes: int, progress: Progress
+) -> dict[str, Any]:
     """Send one file resumably; returns the instance's `{id, uuid, shortUUID}`."""
     size = path.stat().st_size
     r = client.post(
         "/api/v1/videos/upload-resumable",
         json={"name": name, "filename": path.name},
-        headers={"X-Upload-Content-Length": str(size), "X-Upload-Content-Type": "application/octet-stream"},
+        headers={
+            "X-Upload-Content-Length": str(size),
+            "X-Upload-Content-Type": "application/octet-stream",
+        },
     )
     if r.status_code != 201:
         raise UploadFailed(_detail(r))
@@ -83,7 +104,11 @@ def upload_file(client: httpx.Client, path: Path, name: str, chunk_bytes: int, p
             handle.seek(offset)
             data = handle.read(chunk_bytes)
             try:
-                r = client.put(location, content=data, headers={"Content-Range": f"bytes {offset}-{offset + len(data) - 1}/{size}"})
+                r = client.put(
+                    location,
+                    content=data,
+                    headers={"Content-Range": f"bytes {offset}-{offset + len(data) - 1}/{size}"},
+                )
             except httpx.TransportError:
                 failures += 1
                 if failures > CHUNK_RETRIES:
@@ -121,13 +146,20 @@ def _wait(client: httpx.Client, uuid: str, timeout_s: float) -> dict[str, Any]:
 
 @videos_app.command("upload")
 def upload(
-    files: Annotated[list[Path], typer.Argument(help="Video or audio files.", exists=True, dir_okay=False, readable=True)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Video or audio files.", exists=True, dir_okay=False, readable=True),
+    ],
     url: UrlOpt = "http://127.0.0.1:9000",
     username: UserOpt = "root",
     password: PasswordOpt = None,
-    name: Annotated[str | None, typer.Option(help="Video name (one file only; default: the file name).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Video name (one file only; default: the file name).")
+    ] = None,
     chunk_mb: Annotated[int, typer.Option(help="Chunk size in MiB.", min=1)] = 8,
-    wait: Annotated[bool, typer.Option(help="Wait until each video is published (or fails).")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="Wait until each video is published (or fails).")
+    ] = False,
     wait_timeout_s: Annotated[float, typer.Option(help="How long --wait waits per video.")] = 600.0,
 ) -> None:
     """Upload files (resumable) and print where to find them."""
@@ -143,7 +175,13 @@ def upload(
             err.print(f"[red]cannot log in to {url}:[/red] {exc}")
             raise typer.Exit(1) from exc
         client.headers["Authorization"] = f"Bearer {token}"
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
         for path in files:
             title = name or path.stem
             if len(title) < 3:
@@ -155,7 +193,9 @@ def upload(
                 err.print(f"[red]{path.name}: refused[/red] {exc}")
                 failed += 1
                 continue
-            err.print(f"[green]{path.name}[/green] → video {video['uuid']}  {url.rstrip('/')}/api/v1/videos/{video['uuid']}")
+            err.print(
+                f"[green]{path.name}[/green] → video {video['uuid']}  {url.rstrip('/')}/api/v1/videos/{video['uuid']}"
+            )
             if wait:
                 details = _wait(client, video["uuid"], wait_timeout_s)
                 state = details["state"]["label"]
@@ -171,7 +211,9 @@ def upload(
 
 
 @videos_app.command("list")
-def list_videos(url: UrlOpt = "http://127.0.0.1:9000", count: Annotated[int, typer.Option(min=1, max=100)] = 15) -> None:
+def list_videos(
+    url: UrlOpt = "http://127.0.0.1:9000", count: Annotated[int, typer.Option(min=1, max=100)] = 15
+) -> None:
     """List the newest videos with their state."""
     with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
         body = client.get("/api/v1/videos", params={"count": count}).json()

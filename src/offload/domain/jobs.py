@@ -195,7 +195,14 @@ class FailureDecision:
         return self.next_state is JobState.PENDING
 
 
-def decide_after_failure(job_type: JobType, failures: int, *, counts: bool, backoff: RetryBackoff | None = None, draw: float = 0.0) -> FailureDecision:
+def decide_after_failure(
+    job_type: JobType,
+    failures: int,
+    *,
+    counts: bool,
+    backoff: RetryBackoff | None = None,
+    draw: float = 0.0,
+) -> FailureDecision:
     """Decide the fate of a PROCESSING (or COMPLETING) job that failed.
 
     Args:

@@ -100,7 +100,9 @@ def to_even(value: int) -> int:
     return value if value % 2 == 0 else value - 1
 
 
-def resolutions_to_transcode(source_resolution: int, config: TranscodingConfig, *, strict_lower: bool, has_audio: bool) -> list[int]:
+def resolutions_to_transcode(
+    source_resolution: int, config: TranscodingConfig, *, strict_lower: bool, has_audio: bool
+) -> list[int]:
     """`computeResolutionsToTranscode` for VOD: enabled resolutions the input can feed, in
     PeerTube's creation order; never above the input (no upscaling)."""
     chosen = []
@@ -119,7 +121,9 @@ def original_resolution(source_resolution: int, config: TranscodingConfig) -> in
     """`buildOriginalFileResolution`: the optimize job's output resolution."""
     if config.always_transcode_original:
         return to_even(source_resolution)
-    candidates = resolutions_to_transcode(source_resolution, config, strict_lower=False, has_audio=True)
+    candidates = resolutions_to_transcode(
+        source_resolution, config, strict_lower=False, has_audio=True
+    )
     if not candidates or candidates == [0]:
         return to_even(source_resolution)
     return max(candidates)
@@ -150,7 +154,9 @@ def _closest_framerate(fps: int, candidates: list[int]) -> int:
     return min(ordered, key=lambda value: fps % value)
 
 
-def input_file_url(public_url: str, job_uuid: str, video_uuid: str, kind: str = "max-quality") -> str:
+def input_file_url(
+    public_url: str, job_uuid: str, video_uuid: str, kind: str = "max-quality"
+) -> str:
     """The runner-facing input URL (§5): job UUID first, then the video UUID."""
     return f"{public_url}/api/v1/runners/jobs/{job_uuid}/files/videos/{video_uuid}/{kind}"
 
@@ -191,7 +197,13 @@ def build_vod_ladder(
         can_move = True if index > 0 else not has_children
         priority = (REQUIRED_PRIORITY if plan.required else OPTIONAL_PRIORITY) + recent_uploads
         payload, private = _payloads(plan, job_uuid, video_uuid, public_url, is_new_video, can_move)
-        jobs.append(LadderJob(job_uuid, JobSpec(plan.type, payload, private, priority, parent=plan.parent), plan.required))
+        jobs.append(
+            LadderJob(
+                job_uuid,
+                JobSpec(plan.type, payload, private, priority, parent=plan.parent),
+                plan.required,
+            )
+        )
     return jobs
 
 
@@ -199,20 +211,46 @@ def _plan(source: SourceFile, config: TranscodingConfig) -> list[_Plan]:
     if not source.has_video:
         max_resolution = AUDIO_MERGE_RESOLUTION
         max_fps = min(AUDIO_MERGE_FPS, config.fps_max)
-        plans = [_Plan(JobType.VOD_AUDIO_MERGE, max_resolution, max_fps, None, True, delete_input_file_id=source.file_id)]
+        plans = [
+            _Plan(
+                JobType.VOD_AUDIO_MERGE,
+                max_resolution,
+                max_fps,
+                None,
+                True,
+                delete_input_file_id=source.file_id,
+            )
+        ]
     else:
         max_resolution = original_resolution(source.resolution, config)
-        max_fps = compute_output_fps(source.fps, max_resolution, is_origin=True, fps_max=config.fps_max)
-        plans = [_Plan(JobType.VOD_WEB_VIDEO, max_resolution, max_fps, None, True, delete_input_file_id=source.file_id)]
+        max_fps = compute_output_fps(
+            source.fps, max_resolution, is_origin=True, fps_max=config.fps_max
+        )
+        plans = [
+            _Plan(
+                JobType.VOD_WEB_VIDEO,
+                max_resolution,
+                max_fps,
+                None,
+                True,
+                delete_input_file_id=source.file_id,
+            )
+        ]
     split = config.split_audio and source.has_audio
     audio_hls_done = False
     if config.hls:
-        plans.append(_Plan(JobType.VOD_HLS, max_resolution, max_fps, 0, True, split, not config.web_videos))
+        plans.append(
+            _Plan(JobType.VOD_HLS, max_resolution, max_fps, 0, True, split, not config.web_videos)
+        )
         if split:
             audio_hls_done = True
             plans.append(_Plan(JobType.VOD_HLS, 0, 0, 0, True, split, not config.web_videos))
-    for resolution in resolutions_to_transcode(max_resolution, config, strict_lower=True, has_audio=source.has_audio):
-        fps = compute_output_fps(max_fps, resolution, is_origin=resolution == max_resolution, fps_max=config.fps_max)
+    for resolution in resolutions_to_transcode(
+        max_resolution, config, strict_lower=True, has_audio=source.has_audio
+    ):
+        fps = compute_output_fps(
+            max_fps, resolution, is_origin=resolution == max_resolution, fps_max=config.fps_max
+        )
         parent = 0
         if config.web_videos:
             plans.append(_Plan(JobType.VOD_WEB_VIDEO, resolution, fps, parent, False))
@@ -222,13 +260,18 @@ def _plan(source: SourceFile, config: TranscodingConfig) -> list[_Plan]:
     return plans
 
 
-def _payloads(plan: _Plan, job_uuid: str, video_uuid: str, public_url: str, is_new_video: bool, can_move: bool) -> tuple[dict[str, object], dict[str, object]]:
+def _payloads(
+    plan: _Plan, job_uuid: str, video_uuid: str, public_url: str, is_new_video: bool, can_move: bool
+) -> tuple[dict[str, object], dict[str, object]]:
     def url(kind: str) -> str:
         return input_file_url(public_url, job_uuid, video_uuid, kind)
 
     if plan.type is JobType.VOD_AUDIO_MERGE:
         payload: dict[str, object] = {
-            "input": {"audioFileUrl": url("max-quality"), "previewFileUrl": url("previews/max-quality")},
+            "input": {
+                "audioFileUrl": url("max-quality"),
+                "previewFileUrl": url("previews/max-quality"),
+            },
             "output": {"resolution": plan.resolution, "fps": plan.fps},
         }
         private: dict[str, object] = {
@@ -255,7 +298,11 @@ def _payloads(plan: _Plan, job_uuid: str, video_uuid: str, public_url: str, is_n
         return payload, private
     payload = {
         "input": video_input,
-        "output": {"resolution": plan.resolution, "fps": plan.fps, "separatedAudio": plan.separated_audio},
+        "output": {
+            "resolution": plan.resolution,
+            "fps": plan.fps,
+            "separatedAudio": plan.separated_audio,
+        },
     }
     private = {
         "videoUUID": video_uuid,
@@ -264,4 +311,3 @@ def _payloads(plan: _Plan, job_uuid: str, video_uuid: str, public_url: str, is_n
         "canMoveVideoState": can_move,
     }
     return payload, private
-

@@ -6,5 +6,7 @@ from __future__ import annotations
 __all__ = ["SUCCESS_FILE_FIELDS", "UPDATE_FILE_FIELDS"]
 
 #: File parts accepted on success / update; anything else is refused.
-SUCCESS_FILE_FIELDS = frozenset({"videoFile", "resolutionPlaylistFile", "vttFile", "storyboardFile"})
+SUCCESS_FILE_FIELDS = frozenset(
+    {"videoFile", "resolutionPlaylistFile", "vttFile", "storyboardFile"}
+)
 UPDATE_FILE_FIELDS = frozenset({"videoChunkFile", "resolutionPlaylistFile", "masterPlaylistFile"})

@@ -29,7 +29,9 @@ class UploadLimits:
     def check_duration(self, duration_s: float) -> None:
         """Raises VideoTooLong past the cap."""
         if self.max_duration_s is not None and duration_s > self.max_duration_s:
-            raise VideoTooLong(f"This video is too long: it lasts {duration_s:g} s, longer than the {self.max_duration_s:g} s authorized")
+            raise VideoTooLong(
+                f"This video is too long: it lasts {duration_s:g} s, longer than the {self.max_duration_s:g} s authorized"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,11 @@ class VideoQuota:
         PeerTube refuses an upload once the used bytes plus the upload *reach* a quota, so the
         room is one byte less than what is left.
         """
-        left = [q - used - 1 for q, used in ((self.quota, self.used), (self.quota_daily, self.used_daily)) if q != UNLIMITED]
+        left = [
+            q - used - 1
+            for q, used in ((self.quota, self.used), (self.quota_daily, self.used_daily))
+            if q != UNLIMITED
+        ]
         return min(left) if left else None
 
 

@@ -125,7 +125,9 @@ def max_quality_file(files: Iterable[VideoFile], *, audio: bool = False) -> Vide
         return max(candidates, key=rank) if candidates else None
 
     if audio:
-        found = best([f for f in listed if f.is_audio_only]) or best([f for f in listed if f.has_audio])
+        found = best([f for f in listed if f.is_audio_only]) or best(
+            [f for f in listed if f.has_audio]
+        )
         if found is not None:
             return found
     return best([f for f in listed if f.has_video]) or best([f for f in listed if f.has_audio])
@@ -166,7 +168,13 @@ def parse_video_id(raw: str) -> VideoId | None:
     if _ID_RE.match(raw):
         # Ids are 32-bit integers in the store; a larger number names no video and is invalid.
         return VideoId(id=int(raw)) if int(raw) <= _MAX_ID else None
-    candidate: str | None = raw.lower() if len(raw) == 36 else uuid_from_short(raw) if len(raw) == _SHORT_LENGTH else None
+    candidate: str | None = (
+        raw.lower()
+        if len(raw) == 36
+        else uuid_from_short(raw)
+        if len(raw) == _SHORT_LENGTH
+        else None
+    )
     if candidate is None:
         return None
     try:

@@ -22,7 +22,16 @@ __all__ = ["AccessLog", "redact_query"]
 #: Query parameters whose names contain one of these carry secrets (`token`, `videoFileToken`,
 #: `client_secret`, `password`, `api_key`, …): their values are replaced. No route of this API
 #: takes a secret in its path (ids, uuids and file names only), so paths are logged as they are.
-_SECRET_NAME_PARTS = ("token", "password", "passwd", "secret", "signature", "key", "auth", "session")
+_SECRET_NAME_PARTS = (
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "signature",
+    "key",
+    "auth",
+    "session",
+)
 _SECRET_NAMES = frozenset({"code", "sig"})
 REDACTED = "REDACTED"
 
@@ -51,13 +60,19 @@ def _is_secret(name: str) -> bool:
 class AccessLog:
     """Log what `app` answered: method, path, redacted query, status, duration, client, size."""
 
-    def __init__(self, app: ASGIApp, *, json_lines: bool = False, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, json_lines: bool = False, logger: logging.Logger | None = None
+    ) -> None:
         self.app = app
         self.json_lines = json_lines
         self.logger = logger or logging.getLogger("offload.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not self.logger.isEnabledFor(logging.INFO) or _is_socket_poll(scope):
+        if (
+            scope["type"] not in ("http", "websocket")
+            or not self.logger.isEnabledFor(logging.INFO)
+            or _is_socket_poll(scope)
+        ):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -108,7 +123,9 @@ class AccessLog:
             "bytes": size,
         }
         if self.json_lines:
-            message = json.dumps({"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields})
+            message = json.dumps(
+                {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
+            )
         else:
             target = fields["path"] + (f"?{fields['query']}" if fields["query"] else "")
             message = f'{fields["client"]} "{fields["method"]} {target}" {status} {fields["duration_ms"]}ms {size}B'

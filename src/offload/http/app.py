@@ -92,11 +92,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(str(settings.database_url), sqlite_busy_timeout_s=settings.sqlite_busy_timeout_s)
+        db = Database(
+            str(settings.database_url), sqlite_busy_timeout_s=settings.sqlite_busy_timeout_s
+        )
         await db.upgrade()
         # On PostgreSQL several instance processes may share the database: pings travel
         # between them by LISTEN/NOTIFY. A SQLite file has one process, which pings alone.
-        fanout = None if db.is_sqlite else PgFanout(asyncpg_dsn(db.url), sockets.broadcast_available_jobs, sockets.revoke_job)
+        fanout = (
+            None
+            if db.is_sqlite
+            else PgFanout(asyncpg_dsn(db.url), sockets.broadcast_available_jobs, sockets.revoke_job)
+        )
         if fanout is not None:
             await fanout.start()
         notifier = AvailableJobsNotifier(
@@ -120,7 +126,11 @@ def create_app(
             process_lock_grace_s=settings.process_lock_grace_s,
             success_wait_s=settings.success_wait_s,
             staging_dir=settings.data_dir / "tmp" / "completions",
-            retry_backoff=RetryBackoff(settings.retry_backoff_s, settings.retry_backoff_max_s, settings.retry_backoff_jitter),
+            retry_backoff=RetryBackoff(
+                settings.retry_backoff_s,
+                settings.retry_backoff_max_s,
+                settings.retry_backoff_jitter,
+            ),
         )
         jobs.on_revoked = fanout.revoke if fanout is not None else sockets.revoke_job
         media.attach(jobs)
@@ -129,7 +139,9 @@ def create_app(
             now,
             access_ttl_s=settings.access_token_ttl_s,
             refresh_ttl_s=settings.refresh_token_ttl_s,
-            login_limiter=LoginLimiter(settings.login_rate_limit_max, settings.login_rate_limit_window_s),
+            login_limiter=LoginLimiter(
+                settings.login_rate_limit_max, settings.login_rate_limit_window_s
+            ),
         )
         services = Services(
             settings=settings,
@@ -144,7 +156,9 @@ def create_app(
         sockets.runners = runners
         app.state.services = services
         await runners.ensure_registration_token()
-        generated = await accounts.ensure_root(settings.admin_password.get_secret_value() if settings.admin_password else None)
+        generated = await accounts.ensure_root(
+            settings.admin_password.get_secret_value() if settings.admin_password else None
+        )
         await accounts.oauth_client()
         await jobs.register_process()
         recovered = await jobs.recover_orphaned_completions()
@@ -201,7 +215,11 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     asgi = sockets.asgi_app(app)
-    return AccessLog(asgi, json_lines=settings.access_log_format == "json") if settings.access_log else asgi
+    return (
+        AccessLog(asgi, json_lines=settings.access_log_format == "json")
+        if settings.access_log
+        else asgi
+    )
 
 
 async def _watchdog(jobs: JobService, interval_s: float) -> None:

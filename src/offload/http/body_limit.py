@@ -67,7 +67,10 @@ class BodyLimit:
             if message["type"] == "http.response.start" and not complete:
                 rest = None if declared is None else declared - received
                 if rest is None or rest > LINGER_BYTES:
-                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), (b"connection", b"close")],
+                    }
             await send(message)
 
         await self.app(scope, counted_receive, closing_send)

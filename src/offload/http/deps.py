@@ -10,7 +10,16 @@ from offload.http.errors import HttpProblem
 from offload.http.services import Services, get_services
 from offload.instance.accounts import User
 
-__all__ = ["RATE_LIMITED", "AdminUser", "ServicesDep", "bearer_user", "client_ip", "enforce_rate_limit", "rate_limit_json_body", "require_admin"]
+__all__ = [
+    "RATE_LIMITED",
+    "AdminUser",
+    "ServicesDep",
+    "bearer_user",
+    "client_ip",
+    "enforce_rate_limit",
+    "rate_limit_json_body",
+    "require_admin",
+]
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
@@ -31,7 +40,9 @@ async def require_admin(request: Request, services: ServicesDep) -> User:
     """PeerTube's `authenticate` + `ensureUserHasRight(MANAGE_RUNNERS)`: 401, then 403."""
     user = await bearer_user(request, services)
     if user is None:
-        raise HttpProblem(401, "Invalid token." if request.headers.get("authorization") else "Unauthorized")
+        raise HttpProblem(
+            401, "Invalid token." if request.headers.get("authorization") else "Unauthorized"
+        )
     if not user.is_admin:
         raise HttpProblem(403, "User cannot manage runners")
     return user
@@ -40,12 +51,18 @@ async def require_admin(request: Request, services: ServicesDep) -> User:
 AdminUser = Annotated[User, Depends(require_admin)]
 
 
-async def enforce_rate_limit(request: Request, services: Services, runner_token: object = None) -> None:
+async def enforce_rate_limit(
+    request: Request, services: Services, runner_token: object = None
+) -> None:
     """Count this request against its IP; past the limit, only known runners and staff pass."""
     ip = client_ip(request) or "unknown"
     if not services.rate_limiter.hit(ip):
         return
-    if isinstance(runner_token, str) and runner_token and await services.runners.find(runner_token) is not None:
+    if (
+        isinstance(runner_token, str)
+        and runner_token
+        and await services.runners.find(runner_token) is not None
+    ):
         return
     user = await bearer_user(request, services)
     if user is not None and user.can_bypass_rate_limit:

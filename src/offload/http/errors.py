@@ -15,7 +15,14 @@ from offload.domain import errors as e
 from offload.instance.accounts import InvalidClient, InvalidGrant, TooManyLogins
 from offload.store.database import DatabaseUnavailable
 
-__all__ = ["BadParams", "BodyTooLarge", "HttpProblem", "install_error_handlers", "problem", "too_large_response"]
+__all__ = [
+    "BadParams",
+    "BodyTooLarge",
+    "HttpProblem",
+    "install_error_handlers",
+    "problem",
+    "too_large_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +93,12 @@ def too_large_response(detail: str) -> JSONResponse:
 
 
 def problem(
-    status: int, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"status": status, "detail": detail}
     if code:
@@ -96,11 +108,17 @@ def problem(
     body["error"] = detail
     if extra:
         body.update(extra)
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
-def bad_params_response(request: Request, fields: list[str], messages: dict[str, str]) -> JSONResponse:
-    invalid = {f: {"msg": messages.get(f, "Invalid value"), "path": f, "location": "body"} for f in fields}
+def bad_params_response(
+    request: Request, fields: list[str], messages: dict[str, str]
+) -> JSONResponse:
+    invalid = {
+        f: {"msg": messages.get(f, "Invalid value"), "path": f, "location": "body"} for f in fields
+    }
     return problem(
         400,
         "Incorrect request parameters: " + ", ".join(fields),
@@ -123,7 +141,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DatabaseUnavailable)
     async def _unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.__cause__)
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.url.path, exc.__cause__
+        )
         answer = problem(503, exc.message)
         answer.headers["Retry-After"] = str(RETRY_AFTER_S)
         return answer
@@ -141,7 +161,9 @@ def install_error_handlers(app: FastAPI) -> None:
         fields: list[str] = []
         messages: dict[str, str] = {}
         for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+            loc = [
+                str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")
+            ]
             name = loc[0] if loc else "body"
             if name not in fields:
                 fields.append(name)

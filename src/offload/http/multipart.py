@@ -129,7 +129,14 @@ class _Part:
 class _MultipartReader:
     """One body's parse: the parser's callbacks, the caps and the gate."""
 
-    def __init__(self, boundary: bytes, tmp_dir: Path, limits: UploadLimits | None, gate: Gate | None, declared: int | None) -> None:
+    def __init__(
+        self,
+        boundary: bytes,
+        tmp_dir: Path,
+        limits: UploadLimits | None,
+        gate: Gate | None,
+        declared: int | None,
+    ) -> None:
         self.tmp_dir = tmp_dir
         self.limits = limits
         self.gate = gate
@@ -180,7 +187,9 @@ class _MultipartReader:
     async def feed(self, data: bytes) -> None:
         self.received += len(data)
         if not self.gated and self.received > MAX_BYTES_BEFORE_FILES:
-            raise BodyTooLarge(f"request entity too large: at most {MAX_BYTES_BEFORE_FILES} bytes may come before the first file")
+            raise BodyTooLarge(
+                f"request entity too large: at most {MAX_BYTES_BEFORE_FILES} bytes may come before the first file"
+            )
         if self.limits is not None and self.received > self.limits.body_bytes:
             raise BodyTooLarge(_too_large_body(self.limits))
         with _as_bad_params("malformed multipart body"):
@@ -197,7 +206,11 @@ class _MultipartReader:
             self.write_held()
 
     def check_declared(self) -> None:
-        if self.limits is not None and self.declared is not None and self.declared > self.limits.body_bytes:
+        if (
+            self.limits is not None
+            and self.declared is not None
+            and self.declared > self.limits.body_bytes
+        ):
             raise BodyTooLarge(_too_large_body(self.limits))
 
     # ---- parser callbacks -------------------------------------------------------------------
@@ -240,7 +253,11 @@ class _MultipartReader:
             self.open_file(part)
         elif not self.gate_due:
             # What came before this file: later fields of the same slice are not the gate's.
-            self.gate_due, self.gate_file, self.gate_fields = True, key, copy.deepcopy(self.form.fields)
+            self.gate_due, self.gate_file, self.gate_fields = (
+                True,
+                key,
+                copy.deepcopy(self.form.fields),
+            )
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         part = self.part
@@ -251,11 +268,15 @@ class _MultipartReader:
             if len(part.text) > MAX_TEXT_FIELD_BYTES:
                 raise BadParams(part.name)
             if self.text_bytes > MAX_TEXT_BYTES:
-                raise BodyTooLarge(f"request entity too large: text fields may take at most {MAX_TEXT_BYTES} bytes")
+                raise BodyTooLarge(
+                    f"request entity too large: text fields may take at most {MAX_TEXT_BYTES} bytes"
+                )
             return
         part.size += end - start
         if self.limits is not None and part.size > self.limits.file_bytes:
-            raise BodyTooLarge(f"request entity too large: a file may take at most {self.limits.file_bytes} bytes here")
+            raise BodyTooLarge(
+                f"request entity too large: a file may take at most {self.limits.file_bytes} bytes here"
+            )
         if part.handle is not None:
             part.handle.write(data[start:end])
         else:
@@ -267,7 +288,9 @@ class _MultipartReader:
         part.ended = True
         self.part = None
         if part.file_key is None:
-            _set_nested(self.form.fields, split_field_name(part.name), part.text.decode("utf-8", "replace"))
+            _set_nested(
+                self.form.fields, split_field_name(part.name), part.text.decode("utf-8", "replace")
+            )
         elif part.handle is not None:
             self.close_file(part)
         else:
@@ -361,14 +384,20 @@ def _too_large_body(limits: UploadLimits) -> str:
 async def _parse_urlencoded(request: Request, gate: Gate | None) -> ParsedForm:
     declared = _declared_length(request)
     if declared is not None and declared > MAX_TEXT_BYTES:
-        raise BodyTooLarge(f"request entity too large: a form may take at most {MAX_TEXT_BYTES} bytes")
+        raise BodyTooLarge(
+            f"request entity too large: a form may take at most {MAX_TEXT_BYTES} bytes"
+        )
     body = bytearray()
     async for chunk in _chunks(request):
         body += chunk
         if len(body) > MAX_TEXT_BYTES:
-            raise BodyTooLarge(f"request entity too large: a form may take at most {MAX_TEXT_BYTES} bytes")
+            raise BodyTooLarge(
+                f"request entity too large: a form may take at most {MAX_TEXT_BYTES} bytes"
+            )
     form = ParsedForm()
-    for name, value in urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+    for name, value in urllib.parse.parse_qsl(
+        body.decode("utf-8", "replace"), keep_blank_values=True
+    ):
         _set_nested(form.fields, split_field_name(name), value)
     if gate is not None:
         await gate(form.fields, None)

@@ -21,7 +21,9 @@ NAMESPACE = "/runners"
 class RunnerSockets:
     def __init__(self, runners: RunnerService | None = None) -> None:
         # Engine.IO pings keep idle runner sockets alive through proxies.
-        self.server = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", logger=False, engineio_logger=False)
+        self.server = socketio.AsyncServer(
+            async_mode="asgi", cors_allowed_origins="*", logger=False, engineio_logger=False
+        )
         self.runners = runners
         self.connected: dict[str, int] = {}
         self.server.on("connect", self._on_connect, namespace=NAMESPACE)
@@ -49,7 +51,12 @@ class RunnerSockets:
         """Tell the sockets of `runner_id` (if connected here) that the job is no longer theirs."""
         for sid, connected_runner in list(self.connected.items()):
             if connected_runner == runner_id:
-                await self.server.emit("job-revoked", {"jobUUID": job_uuid, "reason": reason}, to=sid, namespace=NAMESPACE)
+                await self.server.emit(
+                    "job-revoked",
+                    {"jobUUID": job_uuid, "reason": reason},
+                    to=sid,
+                    namespace=NAMESPACE,
+                )
 
     def asgi_app(self, other: Any) -> socketio.ASGIApp:
         return socketio.ASGIApp(self.server, other_asgi_app=other, socketio_path="socket.io")

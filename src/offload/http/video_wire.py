@@ -79,7 +79,9 @@ def channel_name(username: str) -> str:
     return f"{username}_channel"
 
 
-def account_to_wire(user_id: int, username: str, public_url: str, *, created_at: str | None = None) -> dict[str, Any]:
+def account_to_wire(
+    user_id: int, username: str, public_url: str, *, created_at: str | None = None
+) -> dict[str, Any]:
     """PeerTube's `Account` (a summary's fields plus the actor's)."""
     return {
         "id": user_id,
@@ -97,7 +99,9 @@ def account_to_wire(user_id: int, username: str, public_url: str, *, created_at:
     }
 
 
-def channel_to_wire(user_id: int, username: str, public_url: str, *, created_at: str | None = None) -> dict[str, Any]:
+def channel_to_wire(
+    user_id: int, username: str, public_url: str, *, created_at: str | None = None
+) -> dict[str, Any]:
     """PeerTube's `VideoChannel`: the user's default channel, with its owner account."""
     name = channel_name(username)
     return {
@@ -161,7 +165,9 @@ def file_to_wire(file: VideoFile, video: Video, public_url: str) -> dict[str, An
     return body
 
 
-def video_to_wire(video: Video, public_url: str, files: list[VideoFile] | None = None) -> dict[str, Any]:
+def video_to_wire(
+    video: Video, public_url: str, files: list[VideoFile] | None = None
+) -> dict[str, Any]:
     """PeerTube's `Video`; with `files`, its `VideoDetails` (files, playlists, full channel)."""
     preview = f"/lazy-static/previews/{video.preview_filename}" if video.preview_filename else None
     owner_id = video.owner_id or 0
@@ -221,7 +227,16 @@ def video_to_wire(video: Video, public_url: str, files: list[VideoFile] | None =
             "channel": channel,
             "files": [file_to_wire(f, video, public_url) for f in by_quality if f.kind == "web"],
             "streamingPlaylists": (
-                [{"id": video.id, "type": 1, "playlistUrl": f"{playlist_base}/{MASTER_PLAYLIST}", "segmentsSha256Url": None, "redundancies": [], "files": hls}]
+                [
+                    {
+                        "id": video.id,
+                        "type": 1,
+                        "playlistUrl": f"{playlist_base}/{MASTER_PLAYLIST}",
+                        "segmentsSha256Url": None,
+                        "redundancies": [],
+                        "files": hls,
+                    }
+                ]
                 if hls
                 else []
             ),

@@ -23,7 +23,9 @@ def runner_summary(runner: Runner | None) -> dict[str, Any] | None:
     return {"id": runner.id, "name": runner.name, "description": runner.description}
 
 
-def job_to_wire(job: Job, *, runner: Runner | None, parent: Job | None = None, admin: bool = False) -> dict[str, Any]:
+def job_to_wire(
+    job: Job, *, runner: Runner | None, parent: Job | None = None, admin: bool = False
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "uuid": job.uuid,
         "type": str(job.type),
@@ -44,7 +46,12 @@ def job_to_wire(job: Job, *, runner: Runner | None, parent: Job | None = None, a
         body["finishedAt"] = iso(job.finished_at)
     if admin:
         if parent is not None:
-            body["parent"] = {"id": parent.id, "uuid": parent.uuid, "type": str(parent.type), "state": parent.state.to_wire()}
+            body["parent"] = {
+                "id": parent.id,
+                "uuid": parent.uuid,
+                "type": str(parent.type),
+                "state": parent.state.to_wire(),
+            }
         body["privatePayload"] = job.private_payload
         # Offload's: a PENDING job backing off after a failure is offered from then on.
         if job.state is JobState.PENDING and job.not_before is not None:

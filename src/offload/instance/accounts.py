@@ -19,7 +19,16 @@ from offload.instance.login_limits import LoginLimiter
 from offload.store.accounts import AccountRepository, ConfigRepository
 from offload.store.database import Database
 
-__all__ = ["ROLE_ADMIN", "ROLE_MODERATOR", "ROLE_USER", "AccountService", "InvalidGrant", "IssuedToken", "TooManyLogins", "User"]
+__all__ = [
+    "ROLE_ADMIN",
+    "ROLE_MODERATOR",
+    "ROLE_USER",
+    "AccountService",
+    "InvalidGrant",
+    "IssuedToken",
+    "TooManyLogins",
+    "User",
+]
 
 ROLE_ADMIN = 0
 ROLE_MODERATOR = 1
@@ -164,7 +173,14 @@ class AccountService:
         return None
 
     async def create_user(
-        self, username: str, password: str, role: int, email: str | None = None, *, video_quota: int | None = None, video_quota_daily: int | None = None
+        self,
+        username: str,
+        password: str,
+        role: int,
+        email: str | None = None,
+        *,
+        video_quota: int | None = None,
+        video_quota_daily: int | None = None,
     ) -> User:
         """Quotas left None follow the instance's default for users."""
         password_hash = await self._hash(password)
@@ -211,7 +227,10 @@ class AccountService:
         async with self.db.write() as conn:
             client = await self.config.get(conn, "oauth_client")
             if client is None:
-                client = {"client_id": secrets.token_hex(16), "client_secret": secrets.token_hex(16)}
+                client = {
+                    "client_id": secrets.token_hex(16),
+                    "client_secret": secrets.token_hex(16),
+                }
                 await self.config.put(conn, "oauth_client", client)
         return dict(client)
 
@@ -225,7 +244,9 @@ class AccountService:
         ):
             raise InvalidClient()
 
-    async def password_grant(self, username: str, password: str, *, client_ip: str | None) -> IssuedToken:
+    async def password_grant(
+        self, username: str, password: str, *, client_ip: str | None
+    ) -> IssuedToken:
         """Log in; failures count against the client's address and the username.
 
         Raises:
@@ -273,7 +294,12 @@ class AccountService:
                 refresh_expires_at=now + self.refresh_ttl,
                 now=now,
             )
-        return IssuedToken(access, refresh, int(self.access_ttl.total_seconds()), int(self.refresh_ttl.total_seconds()))
+        return IssuedToken(
+            access,
+            refresh,
+            int(self.access_ttl.total_seconds()),
+            int(self.refresh_ttl.total_seconds()),
+        )
 
     async def authenticate(self, access_token: str) -> User | None:
         async with self.db.read() as conn:

@@ -79,7 +79,15 @@ class Rendition(Protocol):
         """The streams the job's output must carry."""
         ...
 
-    async def place(self, videos: VideoService, job: Job, video: Video, result: PostedPayload, info: MediaInfo, now: datetime) -> Placed:
+    async def place(
+        self,
+        videos: VideoService,
+        job: Job,
+        video: Video,
+        result: PostedPayload,
+        info: MediaInfo,
+        now: datetime,
+    ) -> Placed:
         """Move the verified output into the media tree (raise OutputRefused if a part is bad)."""
         ...
 
@@ -102,10 +110,14 @@ def check_output(expected: Expected, video: Video, path: Path) -> OutputCheck:
     resolution = expected.resolution
     if expected.video:
         if info.video is None:
-            raise OutputRefused(f"the output has no video stream, a {resolution}p rendition was asked")
+            raise OutputRefused(
+                f"the output has no video stream, a {resolution}p rendition was asked"
+            )
         # The short side is the resolution, for landscape and portrait alike.
         if abs(info.resolution - resolution) > 1:
-            raise OutputRefused(f"the output is {info.video.width}x{info.video.height}, a {resolution}p rendition was asked")
+            raise OutputRefused(
+                f"the output is {info.video.width}x{info.video.height}, a {resolution}p rendition was asked"
+            )
     elif info.video is not None:
         raise OutputRefused("the output has a video stream, an audio-only rendition was asked")
     if expected.audio and info.audio is None:
@@ -114,7 +126,9 @@ def check_output(expected: Expected, video: Video, path: Path) -> OutputCheck:
     if duration and info.duration_s is not None:
         tolerance = max(DURATION_TOLERANCE_S, duration * DURATION_TOLERANCE_RATIO)
         if abs(info.duration_s - duration) > tolerance:
-            raise OutputRefused(f"the output lasts {info.duration_s:.2f} s, the video {duration:.2f} s")
+            raise OutputRefused(
+                f"the output lasts {info.duration_s:.2f} s, the video {duration:.2f} s"
+            )
     _check_decodes(path, info)
     return OutputCheck(info)
 
@@ -151,7 +165,9 @@ def _check_decodes(path: Path, info: MediaInfo) -> None:
 class RenditionCompletion:
     """The `JobHandler` of one rendition job type, whose differences are its `rendition`."""
 
-    def __init__(self, videos: VideoService, now: Callable[[], datetime], rendition: Rendition) -> None:
+    def __init__(
+        self, videos: VideoService, now: Callable[[], datetime], rendition: Rendition
+    ) -> None:
         self.videos = videos
         self.storage = videos.storage
         self.repo = videos.repo
@@ -167,7 +183,9 @@ class RenditionCompletion:
         if video is None:
             log.info("video %s of job %s is gone; dropping the output", video_uuid, job.uuid)
             return None
-        check = await asyncio.to_thread(check_output, self.rendition.expected(job, video), video, result.files["videoFile"])
+        check = await asyncio.to_thread(
+            check_output, self.rendition.expected(job, video), video, result.files["videoFile"]
+        )
         placed = await self.rendition.place(self.videos, job, video, result, check.info, self.now())
         self.on_change()
 
@@ -195,7 +213,9 @@ class RenditionCompletion:
         decided = next_video_state(video.state, await self.repo.job_states(conn, video.id))
         if decided is not video.state:
             await self.repo.set_state(conn, video.id, video.state, decided, now)
-        if any(f.kind == "hls" for f in kept) and (new.kind == "hls" or any(f.kind == "hls" for f in removed)):
+        if any(f.kind == "hls" for f in kept) and (
+            new.kind == "hls" or any(f.kind == "hls" for f in removed)
+        ):
             # Written under the video's row lock: the next completion of this video waits for
             # our commit, then lists our rendition too.
             await asyncio.to_thread(self.videos.write_master, video.uuid, kept)

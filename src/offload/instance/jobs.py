@@ -55,7 +55,14 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 from offload.store.runners import RunnerRepository
 
-__all__ = ["REQUEST_LIMIT", "REQUEST_WINDOW", "JobService", "JobView", "check_acceptable", "spread_best_tier"]
+__all__ = [
+    "REQUEST_LIMIT",
+    "REQUEST_WINDOW",
+    "JobService",
+    "JobView",
+    "check_acceptable",
+    "spread_best_tier",
+]
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +198,9 @@ class JobService:
         if parent_uuid is not None:
             parent = await self.get(parent_uuid)
             parent_id = parent.id
-        [job] = await self.enqueue([JobSpec(job_type, payload, private_payload, priority, parent_id=parent_id)])
+        [job] = await self.enqueue(
+            [JobSpec(job_type, payload, private_payload, priority, parent_id=parent_id)]
+        )
         return job
 
     # ---- reads ----------------------------------------------------------------------------
@@ -206,10 +215,18 @@ class JobService:
     async def list_for_admin(self, query: JobListQuery) -> tuple[int, list[JobView]]:
         async with self.db.read() as conn:
             total, jobs = await self.repo.list_for_admin(conn, query)
-            parents = await self.repo.get_many_by_id(conn, [j.parent_id for j in jobs if j.parent_id])
-            runners = await RunnerRepository().get_many(conn, [j.runner_id for j in jobs if j.runner_id])
+            parents = await self.repo.get_many_by_id(
+                conn, [j.parent_id for j in jobs if j.parent_id]
+            )
+            runners = await RunnerRepository().get_many(
+                conn, [j.runner_id for j in jobs if j.runner_id]
+            )
         views = [
-            JobView(j, parents.get(j.parent_id) if j.parent_id else None, runners.get(j.runner_id) if j.runner_id else None)
+            JobView(
+                j,
+                parents.get(j.parent_id) if j.parent_id else None,
+                runners.get(j.runner_id) if j.runner_id else None,
+            )
             for j in jobs
         ]
         return total, views
@@ -241,7 +258,9 @@ class JobService:
         mostly pick different jobs, while priority order between tiers is kept.
         """
         async with self.db.read() as conn:
-            window = await self.repo.list_available(conn, job_types, self.now(), limit=REQUEST_WINDOW)
+            window = await self.repo.list_available(
+                conn, job_types, self.now(), limit=REQUEST_WINDOW
+            )
         return spread_best_tier(window, self._random)[:REQUEST_LIMIT]
 
     async def accept(self, job: Job, runner: Runner) -> tuple[Job, str]:
@@ -259,7 +278,13 @@ class JobService:
             raise JobNotPendingAnymore()
         return taken
 
-    async def claim(self, runner: Runner, job_types: Sequence[str] | None, max_jobs: int, max_resolution: int | None = None) -> list[tuple[Job, str]]:
+    async def claim(
+        self,
+        runner: Runner,
+        job_types: Sequence[str] | None,
+        max_jobs: int,
+        max_resolution: int | None = None,
+    ) -> list[tuple[Job, str]]:
         """Pick and accept up to `max_jobs` of the best PENDING jobs in one transaction: Offload's
         atomic alternative to request + accept, with no race to lose. A runner that declares a
         `max_resolution` gets only jobs producing at most that height (or no picture at all).
@@ -273,14 +298,18 @@ class JobService:
                 return []
         claimed: list[tuple[Job, str]] = []
         async with self.db.write() as conn:
-            for job_id in await self.repo.lock_available(conn, job_types, max_jobs, now, max_resolution):
+            for job_id in await self.repo.lock_available(
+                conn, job_types, max_jobs, now, max_resolution
+            ):
                 # Under the row lock the conditional UPDATE cannot miss; it says so all the same.
                 taken = await self._take(conn, job_id, runner, now)
                 if taken is not None:
                     claimed.append(taken)
         return claimed
 
-    async def _take(self, conn: AsyncConnection, job_id: int, runner: Runner, now: datetime) -> tuple[Job, str] | None:
+    async def _take(
+        self, conn: AsyncConnection, job_id: int, runner: Runner, now: datetime
+    ) -> tuple[Job, str] | None:
         """PENDING → PROCESSING for `runner` with a fresh job token and an open attempt; None
         when the job was no longer pending. Shared by accept and claim."""
         job_token = tokens.new_job_token()
@@ -291,7 +320,9 @@ class JobService:
         self.accepted_total += 1
         return accepted, job_token
 
-    async def load_runner_job(self, job_uuid: str, runner: Runner | None, job_token: str, allowed: Iterable[JobState]) -> Job:
+    async def load_runner_job(
+        self, job_uuid: str, runner: Runner | None, job_token: str, allowed: Iterable[JobState]
+    ) -> Job:
         """PeerTube's job-of-runner check: uuid + job token + runner must all match, then state."""
         async with self.db.read() as conn:
             job = await self.repo.get_by_uuid(conn, job_uuid)
@@ -351,7 +382,9 @@ class JobService:
             log.exception("keeping the output of job %s failed", job.uuid)
             result.cleanup()
             await asyncio.to_thread(self.staging.release, completing)
-            await self._fail_completion(completing, f"The output could not be kept: {exc}", counts=None, outcome="errored")
+            await self._fail_completion(
+                completing, f"The output could not be kept: {exc}", counts=None, outcome="errored"
+            )
             return
         task = asyncio.get_running_loop().create_task(self._finish_completion(completing, staged))
         self._completions.add(task)
@@ -359,18 +392,24 @@ class JobService:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=self.success_wait_s)
         except TimeoutError:
-            log.info("job %s still completing after %.0f s; answering now", job.uuid, self.success_wait_s)
+            log.info(
+                "job %s still completing after %.0f s; answering now", job.uuid, self.success_wait_s
+            )
 
     async def _finish_completion(self, job: Job, result: PostedPayload) -> None:
         try:
             try:
                 commit = await self.handler_for(job).complete(job, result)
             except OutputRefused as exc:
-                await self._fail_completion(job, f"Output refused: {exc.message}", counts=True, outcome="refused")
+                await self._fail_completion(
+                    job, f"Output refused: {exc.message}", counts=True, outcome="refused"
+                )
                 return
             except Exception as exc:  # PeerTube: post-processing failure errors the job, no retry
                 log.exception("completion of job %s failed", job.uuid)
-                await self._fail_completion(job, str(exc) or type(exc).__name__, counts=None, outcome="errored")
+                await self._fail_completion(
+                    job, str(exc) or type(exc).__name__, counts=None, outcome="errored"
+                )
                 return
             if await self._commit_completion(job, commit):
                 self.notifier.ping()
@@ -403,11 +442,23 @@ class JobService:
             except DatabaseUnavailable:
                 if loop.time() + delay_s > give_up_at:
                     raise
-                log.warning("database unavailable while completing job %s: trying again in %.1f s", job.uuid, delay_s)
+                log.warning(
+                    "database unavailable while completing job %s: trying again in %.1f s",
+                    job.uuid,
+                    delay_s,
+                )
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, COMMIT_RETRY_MAX_S)
 
-    async def _fail_attempt(self, job: Job, message: str, *, counts: bool, outcome: str, idle_since: datetime | None = None) -> None:
+    async def _fail_attempt(
+        self,
+        job: Job,
+        message: str,
+        *,
+        counts: bool,
+        outcome: str,
+        idle_since: datetime | None = None,
+    ) -> None:
         """A runner's abort or error on a PROCESSING job (fenced by its token), or the
         watchdog's stall (only if not updated since `idle_since`)."""
         if outcome == "aborted" and job.type not in ABORTABLE_TYPES:
@@ -416,37 +467,101 @@ class JobService:
         now = self.now()
         async with self.db.write() as conn:
             if decision.requeued:
-                changed = await self.repo.requeue(conn, job, JobState.PROCESSING, decision.failures, now, idle_since=idle_since, not_before=_backoff_end(now, decision.retry_after_s))
+                changed = await self.repo.requeue(
+                    conn,
+                    job,
+                    JobState.PROCESSING,
+                    decision.failures,
+                    now,
+                    idle_since=idle_since,
+                    not_before=_backoff_end(now, decision.retry_after_s),
+                )
             else:
-                changed = await self.repo.fail(conn, job, JobState.PROCESSING, decision.failures, message, now, idle_since=idle_since)
+                changed = await self.repo.fail(
+                    conn,
+                    job,
+                    JobState.PROCESSING,
+                    decision.failures,
+                    message,
+                    now,
+                    idle_since=idle_since,
+                )
             if changed is None:
                 raise JobNotProcessing()
             await self._close_attempt(conn, job, outcome, message, now)
-            descendants = [] if decision.requeued else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
+            descendants = (
+                []
+                if decision.requeued
+                else await self.repo.fail_descendants(
+                    conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now
+                )
+            )
         await self._after_failure(changed, descendants, decision.retry_after_s)
 
-    async def _fail_completion(self, job: Job, message: str, *, counts: bool | None, outcome: str, idle_since: datetime | None = None) -> None:
+    async def _fail_completion(
+        self,
+        job: Job,
+        message: str,
+        *,
+        counts: bool | None,
+        outcome: str,
+        idle_since: datetime | None = None,
+    ) -> None:
         """A COMPLETING job whose completion failed; counts=None errors it outright. The
         watchdog's lost completions only if not updated since `idle_since`."""
         if counts is None:
             next_failures, requeue, retry_after_s = job.failures, False, 0.0
         else:
             decision = self._decide(job, counts)
-            next_failures, requeue, retry_after_s = decision.failures, decision.requeued, decision.retry_after_s
+            next_failures, requeue, retry_after_s = (
+                decision.failures,
+                decision.requeued,
+                decision.retry_after_s,
+            )
         now = self.now()
         async with self.db.write() as conn:
             if requeue:
-                changed = await self.repo.requeue(conn, job, JobState.COMPLETING, next_failures, now, fence_token=False, idle_since=idle_since, not_before=_backoff_end(now, retry_after_s))
+                changed = await self.repo.requeue(
+                    conn,
+                    job,
+                    JobState.COMPLETING,
+                    next_failures,
+                    now,
+                    fence_token=False,
+                    idle_since=idle_since,
+                    not_before=_backoff_end(now, retry_after_s),
+                )
             else:
-                changed = await self.repo.fail(conn, job, JobState.COMPLETING, next_failures, message, now, fence_token=False, idle_since=idle_since)
+                changed = await self.repo.fail(
+                    conn,
+                    job,
+                    JobState.COMPLETING,
+                    next_failures,
+                    message,
+                    now,
+                    fence_token=False,
+                    idle_since=idle_since,
+                )
             if changed is None:
                 return
             await self._close_attempt(conn, job, outcome, message, now)
-            descendants = [] if requeue else await self.repo.fail_descendants(conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now)
+            descendants = (
+                []
+                if requeue
+                else await self.repo.fail_descendants(
+                    conn, job.id, JobState.PARENT_ERRORED, PARENT_ERROR, now
+                )
+            )
         await self._after_failure(changed, descendants, retry_after_s)
 
     def _decide(self, job: Job, counts: bool) -> FailureDecision:
-        return decide_after_failure(job.type, job.failures, counts=counts, backoff=self.retry_backoff, draw=self._random.random())
+        return decide_after_failure(
+            job.type,
+            job.failures,
+            counts=counts,
+            backoff=self.retry_backoff,
+            draw=self._random.random(),
+        )
 
     async def _after_failure(self, job: Job, descendants: list[Job], retry_after_s: float) -> None:
         if job.state is JobState.PENDING:
@@ -472,9 +587,17 @@ class JobService:
         async with self.db.write() as conn:
             cancelled = await self.repo.cancel(conn, job_uuid, CANCELLABLE_STATES, now)
             if cancelled is None:
-                raise JobNotFound() if await self.repo.get_by_uuid(conn, job_uuid) is None else JobNotCancellable()
-            await self._close_attempt(conn, cancelled, "cancelled", "Cancelled by an administrator", now)
-            descendants = await self.repo.fail_descendants(conn, cancelled.id, JobState.PARENT_CANCELLED, None, now)
+                raise (
+                    JobNotFound()
+                    if await self.repo.get_by_uuid(conn, job_uuid) is None
+                    else JobNotCancellable()
+                )
+            await self._close_attempt(
+                conn, cancelled, "cancelled", "Cancelled by an administrator", now
+            )
+            descendants = await self.repo.fail_descendants(
+                conn, cancelled.id, JobState.PARENT_CANCELLED, None, now
+            )
         # Its runner, if it was PROCESSING on one (the UPDATE keeps `runner_id`), may stop at once.
         await self._revoke(cancelled, "cancelled")
         for ended in (cancelled, *descendants):
@@ -503,14 +626,18 @@ class JobService:
         for job_type in JobType:
             by_category.setdefault(str(stall_category(job_type)), []).append(str(job_type))
         for category, types in by_category.items():
-            threshold = self.stalled_thresholds_s.get(category, self.stalled_thresholds_s[StallCategory.VOD])
+            threshold = self.stalled_thresholds_s.get(
+                category, self.stalled_thresholds_s[StallCategory.VOD]
+            )
             cutoff = now - timedelta(seconds=threshold)
             async with self.db.read() as conn:
                 stalled = await self.repo.list_stalled(conn, types, cutoff)
             for job in stalled:
                 try:
                     # The cutoff goes into the write: a heartbeat since the read keeps the job.
-                    await self._fail_attempt(job, STALLED_MESSAGE, counts=False, outcome="stalled", idle_since=cutoff)
+                    await self._fail_attempt(
+                        job, STALLED_MESSAGE, counts=False, outcome="stalled", idle_since=cutoff
+                    )
                     moved += 1
                 except JobNotProcessing:
                     continue  # updated, finished or re-queued since we looked
@@ -519,9 +646,13 @@ class JobService:
         # A completion whose process is alive but which has not ended for hours is stuck.
         completing_cutoff = now - self.stalled_completing
         async with self.db.read() as conn:
-            lost = await self.repo.list_in_state(conn, JobState.COMPLETING, updated_before=completing_cutoff)
+            lost = await self.repo.list_in_state(
+                conn, JobState.COMPLETING, updated_before=completing_cutoff
+            )
         for job in lost:
-            await self._fail_completion(job, COMPLETION_LOST, counts=True, outcome="lost", idle_since=completing_cutoff)
+            await self._fail_completion(
+                job, COMPLETION_LOST, counts=True, outcome="lost", idle_since=completing_cutoff
+            )
             moved += 1
         await self.prune_attempts()
         return moved
@@ -530,7 +661,9 @@ class JobService:
         """Forget attempts of finished jobs past the retention, one bounded batch per watchdog
         pass: a short write, however much history has piled up."""
         async with self.db.write() as conn:
-            return await self.repo.prune_attempts(conn, self.now() - self.attempt_retention, PRUNE_BATCH)
+            return await self.repo.prune_attempts(
+                conn, self.now() - self.attempt_retention, PRUNE_BATCH
+            )
 
     # ---- instance processes ---------------------------------------------------------------
 
@@ -542,7 +675,9 @@ class JobService:
             self._liveness_lock = ProcessLock(asyncpg_dsn(self.db.url), self.process_id)
             await self._liveness_lock.start()
         async with self.db.write() as conn:
-            await self.processes.register(conn, self.process_id, socket.gethostname(), os.getpid(), self.now())
+            await self.processes.register(
+                conn, self.process_id, socket.gethostname(), os.getpid(), self.now()
+            )
 
     async def heartbeat(self) -> None:
         async with self.db.write() as conn:
@@ -550,7 +685,9 @@ class JobService:
                 # Silent for too long (a stalled event loop): others may have redone our
                 # completions, whose final UPDATEs are fenced and will simply not apply.
                 log.warning("this instance process was presumed dead; registering again")
-                await self.processes.register(conn, self.process_id, socket.gethostname(), os.getpid(), self.now())
+                await self.processes.register(
+                    conn, self.process_id, socket.gethostname(), os.getpid(), self.now()
+                )
 
     async def unregister_process(self) -> None:
         """Say goodbye (clean shutdown): completions this process left are anybody's now."""
@@ -579,15 +716,24 @@ class JobService:
                 live |= await self.processes.live_ids(conn, now - self.process_timeout)
                 lock = self._liveness_lock
                 if lock is not None and lock.held_for_s >= self.process_lock_grace_s:
-                    dead = live - await self.processes.holding_liveness_lock(conn, live) - {self.process_id}
+                    dead = (
+                        live
+                        - await self.processes.holding_liveness_lock(conn, live)
+                        - {self.process_id}
+                    )
                     if dead:
-                        log.warning("instance process(es) %s died (liveness lock released)", ", ".join(sorted(dead)))
+                        log.warning(
+                            "instance process(es) %s died (liveness lock released)",
+                            ", ".join(sorted(dead)),
+                        )
                         await self.processes.forget(conn, *dead)
                     live -= dead
             orphaned = await self.repo.list_orphaned_completions(conn, live)
         staged = self.staging.listed()  # before the states are read again: see `sweep`
         for job in orphaned:
-            await self._fail_completion(job, COMPLETION_INTERRUPTED, counts=False, outcome="interrupted")
+            await self._fail_completion(
+                job, COMPLETION_INTERRUPTED, counts=False, outcome="interrupted"
+            )
         await self._sweep_staging(staged)
         return len(orphaned)
 
@@ -611,7 +757,9 @@ class JobService:
     def handler_for(self, job: Job) -> JobHandler:
         return self.handlers[job.type]
 
-    async def _close_attempt(self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime) -> None:
+    async def _close_attempt(
+        self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime
+    ) -> None:
         if await self.repo.close_attempt(conn, job, outcome, message, now):
             self.attempt_outcomes[outcome] += 1
 

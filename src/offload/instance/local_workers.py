@@ -97,7 +97,10 @@ class LocalWorkers:
         self._wake.set()
 
     def start(self) -> list[asyncio.Task[None]]:
-        self._workers = [asyncio.create_task(self._supervise(i), name=f"local-worker-{i}") for i in range(self.concurrency)]
+        self._workers = [
+            asyncio.create_task(self._supervise(i), name=f"local-worker-{i}")
+            for i in range(self.concurrency)
+        ]
         return list(self._workers)
 
     async def recover(self) -> int:
@@ -138,7 +141,10 @@ class LocalWorkers:
                 log.log(
                     logging.WARNING if outage else logging.ERROR,
                     "local worker %d died (%s); restarting it in %.1f s",
-                    index, exc, delay, exc_info=not outage,
+                    index,
+                    exc,
+                    delay,
+                    exc_info=not outage,
                 )
                 await asyncio.sleep(delay)
 
@@ -163,12 +169,16 @@ class LocalWorkers:
         """PENDING → PROCESSING for the best local job: `accept`'s conditional UPDATE."""
         async with self._claim_lock:
             async with self.videos.db.read() as conn:
-                candidate = await self.videos.repo.next_local_job(conn, self.jobs.now(), exclude=self._running)
+                candidate = await self.videos.repo.next_local_job(
+                    conn, self.jobs.now(), exclude=self._running
+                )
             if candidate is None:
                 return None
             now = self.jobs.now()
             async with self.jobs.db.write() as conn:
-                accepted = await self.jobs.repo.accept(conn, candidate.id, None, tokens.digest(tokens.new_job_token()), now, local=True)
+                accepted = await self.jobs.repo.accept(
+                    conn, candidate.id, None, tokens.digest(tokens.new_job_token()), now, local=True
+                )
                 if accepted is None:
                     return None  # taken meanwhile; the next turn looks again
                 await self.jobs.repo.open_attempt(conn, accepted, None, LOCAL_RUNNER_NAME, now)
@@ -187,7 +197,10 @@ class LocalWorkers:
             except Exception:
                 # The database is not listening either: the watchdog re-queues the job once
                 # it has gone without heartbeat for the stall threshold.
-                log.exception("could not report the failure of local job %s; the watchdog will re-queue it", job.uuid)
+                log.exception(
+                    "could not report the failure of local job %s; the watchdog will re-queue it",
+                    job.uuid,
+                )
 
     async def _run(self, job: Job) -> None:
         workdir = self.videos.storage.tmp_dir / "local" / job.uuid
@@ -197,7 +210,9 @@ class LocalWorkers:
                 str(job.type),
                 dict(job.payload),
                 workdir=workdir,
-                fetch=lambda url: input_path(url, lambda video_uuid, kind: self._fetch(video_uuid, kind, workdir)),
+                fetch=lambda url: input_path(
+                    url, lambda video_uuid, kind: self._fetch(video_uuid, kind, workdir)
+                ),
                 on_progress=lambda value: progress.__setitem__("value", value),
                 ffmpeg=FfmpegOptions(path=resolve_ffmpeg_path(self.ffmpeg_path)),
                 kinds=self.jobs.kinds,
@@ -210,7 +225,9 @@ class LocalWorkers:
             except asyncio.CancelledError:
                 if self._stopping:
                     with contextlib.suppress(OffloadError):
-                        await self.jobs.abort(job, "Local processing stopped by an instance shutdown")
+                        await self.jobs.abort(
+                            job, "Local processing stopped by an instance shutdown"
+                        )
                     raise
                 return  # the job was cancelled or taken away: its new owner reports
             except Exception as exc:  # noqa: BLE001 - any failure is the job's error, as a runner reports it
@@ -226,7 +243,9 @@ class LocalWorkers:
             await asyncio.shield(heartbeat)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
-    async def _heartbeat(self, job: Job, work: asyncio.Task[dict[str, Path]], progress: dict[str, int | None]) -> None:
+    async def _heartbeat(
+        self, job: Job, work: asyncio.Task[dict[str, Path]], progress: dict[str, int | None]
+    ) -> None:
         """Keep the lease alive; stop the work when the job is no longer ours (admin cancel or
         delete). A failed beat (database hiccup) is logged and the next one tries again.
 
@@ -244,9 +263,17 @@ class LocalWorkers:
                 work.cancel()
                 return
             except Exception:
-                log.warning("heartbeat of local job %s failed; trying again in %.0f s", job.uuid, self.heartbeat_s, exc_info=True)
+                log.warning(
+                    "heartbeat of local job %s failed; trying again in %.0f s",
+                    job.uuid,
+                    self.heartbeat_s,
+                    exc_info=True,
+                )
                 continue
-            if current.state is not JobState.PROCESSING or current.job_token_digest != job.job_token_digest:
+            if (
+                current.state is not JobState.PROCESSING
+                or current.job_token_digest != job.job_token_digest
+            ):
                 work.cancel()
                 return
 
@@ -258,7 +285,9 @@ class LocalWorkers:
                 raise OffloadError("the video has no preview")
             source = self.videos.storage.preview_path(video.preview_filename)
         else:
-            chosen = max_quality_file(await self.videos.files(video), audio=kind == "max-quality/audio")
+            chosen = max_quality_file(
+                await self.videos.files(video), audio=kind == "max-quality/audio"
+            )
             if chosen is None:
                 raise OffloadError("the video has no file to transcode")
             source = self.videos.storage.file_path(video.uuid, chosen)

@@ -22,7 +22,9 @@ class LoginLimiter:
     are not counted, so hammering does not push the end further out.
     """
 
-    def __init__(self, max_failures: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_failures: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
         self.clock = clock

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 
 class MediaPipeline:
-    def __init__(self, db: Database, now: Callable[[], datetime], settings: InstanceSettings) -> None:
+    def __init__(
+        self, db: Database, now: Callable[[], datetime], settings: InstanceSettings
+    ) -> None:
         self.settings = settings
         self.storage = MediaStorage(settings.data_dir)
         self.config = ConfigService(db, settings)
@@ -43,8 +45,13 @@ class MediaPipeline:
             default_video_quota_daily=settings.user_video_quota_daily_bytes,
             resumable_expiry_s=settings.resumable_upload_expiry_s,
         )
-        self.videos = VideoService(db, now, self.storage, self.config, str(settings.public_url), limits=limits)
-        self._handlers = {job_type: build(self.videos, now, self._changed) for job_type, build in BUILTIN_COMPLETIONS.items()}
+        self.videos = VideoService(
+            db, now, self.storage, self.config, str(settings.public_url), limits=limits
+        )
+        self._handlers = {
+            job_type: build(self.videos, now, self._changed)
+            for job_type, build in BUILTIN_COMPLETIONS.items()
+        }
         self.workers: LocalWorkers | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -77,7 +84,9 @@ class MediaPipeline:
         await self.workers.recover()
         # The janitor looks at least as often as resumable uploads expire.
         janitor_interval_s = min(30.0, self.settings.resumable_upload_expiry_s)
-        self._tasks.append(asyncio.create_task(self.videos.run_janitor(janitor_interval_s), name="media-janitor"))
+        self._tasks.append(
+            asyncio.create_task(self.videos.run_janitor(janitor_interval_s), name="media-janitor")
+        )
         self._tasks.extend(self.workers.start())
 
     async def stop(self) -> None:

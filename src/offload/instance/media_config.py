@@ -118,7 +118,9 @@ def merge_update(current: dict[str, Any], body: Mapping[str, Any]) -> dict[str, 
         InvalidInput: naming the first bad key.
     """
     merged = copy.deepcopy(current)
-    for path in {p[:i] for p in (*_BOOL_KEYS, ("transcoding", "fps", "max")) for i in range(1, len(p))}:
+    for path in {
+        p[:i] for p in (*_BOOL_KEYS, ("transcoding", "fps", "max")) for i in range(1, len(p))
+    }:
         section = _get(body, path)
         if section is not None and not isinstance(section, Mapping):
             raise InvalidInput(f"{'.'.join(path)} must be an object")
@@ -141,10 +143,16 @@ def merge_update(current: dict[str, Any], body: Mapping[str, Any]) -> dict[str, 
         known = {_label(r) for r in ALL_RESOLUTIONS}
         for label, enabled in resolutions.items():
             if label not in known or not isinstance(enabled, bool):
-                raise InvalidInput(f"transcoding.resolutions.{label} is not a known resolution switch")
+                raise InvalidInput(
+                    f"transcoding.resolutions.{label} is not a known resolution switch"
+                )
             _set(merged, ("transcoding", "resolutions", label), enabled)
     transcoding = merged["transcoding"]
-    if transcoding["enabled"] and not transcoding["webVideos"]["enabled"] and not transcoding["hls"]["enabled"]:
+    if (
+        transcoding["enabled"]
+        and not transcoding["webVideos"]["enabled"]
+        and not transcoding["hls"]["enabled"]
+    ):
         raise InvalidInput("You need to enable at least web_videos transcoding or hls transcoding")
     return merged
 

@@ -11,7 +11,9 @@ __all__ = ["RateLimiter"]
 class RateLimiter:
     """Counts hits per key in fixed windows; `hit` says whether the key is over its limit."""
 
-    def __init__(self, max_hits: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_hits: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.max_hits = max_hits
         self.window_s = window_s
         self.clock = clock

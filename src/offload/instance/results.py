@@ -19,7 +19,14 @@ from offload.domain.jobs import Job, JobType
 if TYPE_CHECKING:
     from offload.instance.videos import VideoService
 
-__all__ = ["Commit", "CompletionFactory", "CompletionStaging", "JobHandler", "KeepFilesHandler", "PostedPayload"]
+__all__ = [
+    "Commit",
+    "CompletionFactory",
+    "CompletionStaging",
+    "JobHandler",
+    "KeepFilesHandler",
+    "PostedPayload",
+]
 
 #: A database change to run in the same transaction as the COMPLETED transition.
 Commit = Callable[[AsyncConnection], Awaitable[None]]
@@ -103,7 +110,9 @@ class JobHandler(Protocol):
 
 #: Builds a job type's handler for an instance's media pipeline: its videos, its clock, and
 #: what to call after each completion or failure (wakes the local workers for promoted jobs).
-CompletionFactory = Callable[["VideoService", Callable[[], datetime], Callable[[], None]], JobHandler]
+CompletionFactory = Callable[
+    ["VideoService", Callable[[], datetime], Callable[[], None]], JobHandler
+]
 
 
 class KeepFilesHandler:

@@ -21,7 +21,9 @@ __all__ = ["RunnerService"]
 
 
 class RunnerService:
-    def __init__(self, db: Database, now: Callable[[], datetime], *, last_contact_interval_s: float = 30.0) -> None:
+    def __init__(
+        self, db: Database, now: Callable[[], datetime], *, last_contact_interval_s: float = 30.0
+    ) -> None:
         self.db = db
         self.now = now
         self.repo = RunnerRepository()
@@ -36,13 +38,19 @@ class RunnerService:
         """A fresh instance has exactly one registration token (PeerTube's installer)."""
         async with self.db.write() as conn:
             if await self.repo.count_registration_tokens(conn) == 0:
-                await self.repo.insert_registration_token(conn, tokens.new_registration_token(), self.now())
+                await self.repo.insert_registration_token(
+                    conn, tokens.new_registration_token(), self.now()
+                )
 
     async def generate_registration_token(self) -> RegistrationToken:
         async with self.db.write() as conn:
-            return await self.repo.insert_registration_token(conn, tokens.new_registration_token(), self.now())
+            return await self.repo.insert_registration_token(
+                conn, tokens.new_registration_token(), self.now()
+            )
 
-    async def list_registration_tokens(self, start: int, count: int, descending: bool) -> tuple[int, list[RegistrationToken]]:
+    async def list_registration_tokens(
+        self, start: int, count: int, descending: bool
+    ) -> tuple[int, list[RegistrationToken]]:
         async with self.db.read() as conn:
             return await self.repo.list_registration_tokens(conn, start, count, descending)
 
@@ -53,7 +61,15 @@ class RunnerService:
 
     # ---- runners --------------------------------------------------------------------------
 
-    async def register(self, *, registration_token: str, name: str, description: str | None, version: str | None, ip: str | None) -> tuple[Runner, str]:
+    async def register(
+        self,
+        *,
+        registration_token: str,
+        name: str,
+        description: str | None,
+        version: str | None,
+        ip: str | None,
+    ) -> tuple[Runner, str]:
         """Create a runner; returns it with its token, which is shown this once and stored hashed."""
         async with self.db.write() as conn:
             reg = await self.repo.find_registration_token(conn, registration_token)
@@ -116,7 +132,9 @@ class RunnerService:
         """Record contact: written at most once per interval (per process) so busy runners
         cost no writes."""
         now = self.now()
-        written = max(runner.last_contact, self._contact_written.get(runner.id, runner.last_contact))
+        written = max(
+            runner.last_contact, self._contact_written.get(runner.id, runner.last_contact)
+        )
         stale = written <= now - self.last_contact_interval
         version_changed = version is not None and version != runner.version
         if not stale and not version_changed:
@@ -127,7 +145,9 @@ class RunnerService:
         try:
             async with self.db.write() as conn:
                 if stale:
-                    await self.repo.touch_contact(conn, runner.id, ip, now, now - self.last_contact_interval)
+                    await self.repo.touch_contact(
+                        conn, runner.id, ip, now, now - self.last_contact_interval
+                    )
                 if version_changed:
                     assert version is not None
                     await self.repo.set_version(conn, runner.id, version, now)

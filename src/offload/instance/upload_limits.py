@@ -32,17 +32,23 @@ class UploadLimiter:
         async with self.db.read() as conn:
             return await self.allowance_in(conn, user_id)
 
-    async def allowance_in(self, conn: AsyncConnection, user_id: int, *, lock: bool = False) -> UploadAllowance:
+    async def allowance_in(
+        self, conn: AsyncConnection, user_id: int, *, lock: bool = False
+    ) -> UploadAllowance:
         """The allowance seen by `conn`'s transaction; `lock` holds the user's row to its end,
         so two uploads of one user cannot both take the last room."""
-        return UploadAllowance(self.limits.max_file_bytes, await self._quota(conn, user_id, lock=lock, measure=False))
+        return UploadAllowance(
+            self.limits.max_file_bytes, await self._quota(conn, user_id, lock=lock, measure=False)
+        )
 
     async def quota_of(self, user_id: int) -> VideoQuota:
         """The user's quotas and their use (PeerTube's `videoQuotaUsed` / `videoQuotaUsedDaily`)."""
         async with self.db.read() as conn:
             return await self._quota(conn, user_id, lock=False, measure=True)
 
-    async def _quota(self, conn: AsyncConnection, user_id: int, *, lock: bool, measure: bool) -> VideoQuota:
+    async def _quota(
+        self, conn: AsyncConnection, user_id: int, *, lock: bool, measure: bool
+    ) -> VideoQuota:
         own = await self.accounts.video_quota(conn, user_id, lock=lock) or (None, None)
         quota = self.limits.default_video_quota if own[0] is None else own[0]
         daily = self.limits.default_video_quota_daily if own[1] is None else own[1]

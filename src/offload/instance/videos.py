@@ -83,7 +83,16 @@ class VideoDetails:
     jobs: list[Job]
 
 
-def file_values(info: MediaInfo, path: Path, *, kind: str, filename: str, video_id: int, now: datetime, playlist_filename: str | None = None) -> dict[str, Any]:
+def file_values(
+    info: MediaInfo,
+    path: Path,
+    *,
+    kind: str,
+    filename: str,
+    video_id: int,
+    now: datetime,
+    playlist_filename: str | None = None,
+) -> dict[str, Any]:
     """The `video_files` row of a probed file."""
     size = path.stat().st_size
     duration = info.duration_s
@@ -110,7 +119,16 @@ def file_values(info: MediaInfo, path: Path, *, kind: str, filename: str, video_
 
 #: Container → its usual extension, for uploads whose name says nothing (multipart parts are
 #: not named) or something else than the content.
-_FORMAT_EXT = {"ogg": ".ogg", "mp3": ".mp3", "wav": ".wav", "flac": ".flac", "avi": ".avi", "mpegts": ".ts", "flv": ".flv", "aac": ".aac"}
+_FORMAT_EXT = {
+    "ogg": ".ogg",
+    "mp3": ".mp3",
+    "wav": ".wav",
+    "flac": ".flac",
+    "avi": ".avi",
+    "mpegts": ".ts",
+    "flv": ".flv",
+    "aac": ".aac",
+}
 _FAMILY_EXTS = {
     "mov,mp4,m4a,3gp,3g2,mj2": {".mp4", ".m4v", ".m4a", ".mov", ".3gp"},
     "matroska,webm": {".mkv", ".webm"},
@@ -122,12 +140,16 @@ def extension_for(info: MediaInfo, original_filename: str) -> str:
     """The stored file's extension (it sets the MIME type runners and players get): the
     uploaded name's when it fits the container, else the container's own."""
     ext = Path(original_filename).suffix.lower()
-    if _SAFE_EXT.match(ext) and ext in _FAMILY_EXTS.get(info.format_name, {_FORMAT_EXT.get(info.format_name)}):
+    if _SAFE_EXT.match(ext) and ext in _FAMILY_EXTS.get(
+        info.format_name, {_FORMAT_EXT.get(info.format_name)}
+    ):
         return ext
     if info.format_name in _FORMAT_EXT:
         return _FORMAT_EXT[info.format_name]
     if info.format_name.startswith("matroska"):
-        return ".webm" if info.video is None or info.video.codec in ("vp8", "vp9", "av1") else ".mkv"
+        return (
+            ".webm" if info.video is None or info.video.codec in ("vp8", "vp9", "av1") else ".mkv"
+        )
     return ".mp4" if info.has_video else ".m4a"
 
 
@@ -137,7 +159,9 @@ def probe_upload(path: Path) -> MediaInfo:
         info = probe(path)
     except ProbeError as exc:
         # The temp file's name means nothing to the uploader.
-        raise UnreadableMedia(f"Video file unreadable: {exc.message.replace(path.name, 'the file')}") from exc
+        raise UnreadableMedia(
+            f"Video file unreadable: {exc.message.replace(path.name, 'the file')}"
+        ) from exc
     if _IMAGE_FORMATS.match(info.format_name) or not info.duration_s or info.duration_s <= 0:
         raise UnreadableMedia("Video file unreadable: this is a picture, not audio or video")
     return info
@@ -190,7 +214,15 @@ class VideoService:
 
     # ---- creation -------------------------------------------------------------------------
 
-    async def create(self, *, name: str, media: Path, original_filename: str, preview: Path | None = None, owner_id: int | None = None) -> Video:
+    async def create(
+        self,
+        *,
+        name: str,
+        media: Path,
+        original_filename: str,
+        preview: Path | None = None,
+        owner_id: int | None = None,
+    ) -> Video:
         """Probe an uploaded file and create the video, its file and its job ladder.
 
         The temp files are moved into the media tree only once the upload is known to be
@@ -223,13 +255,25 @@ class VideoService:
             preview_name = f"{self.new_uuid()}.png"
         # Files go into place before the transaction that refers to them; should the process die
         # in between, these rows let the janitor remove them once the grace period is over.
-        await self.forget_later([target] + ([self.storage.preview_path(preview_name)] if preview_name else []))
+        await self.forget_later(
+            [target] + ([self.storage.preview_path(preview_name)] if preview_name else [])
+        )
         placed: list[Path] = []
         try:
             with disk_full_as_storage_full():
                 await self._place(media, target, preview, preview_name, placed)
-            codecs_values = await asyncio.to_thread(file_values, info, target, kind="web", filename=file_name, video_id=0, now=self.now())
-            video, ladder = await self._insert(name, video_uuid, info, codecs_values, preview_name, config, owner_id)
+            codecs_values = await asyncio.to_thread(
+                file_values,
+                info,
+                target,
+                kind="web",
+                filename=file_name,
+                video_id=0,
+                now=self.now(),
+            )
+            video, ladder = await self._insert(
+                name, video_uuid, info, codecs_values, preview_name, config, owner_id
+            )
         except BaseException:
             for path in placed:
                 with contextlib.suppress(FileNotFoundError):
@@ -242,12 +286,21 @@ class VideoService:
                 self.on_local_jobs()
         return video
 
-    async def _place(self, media: Path, target: Path, preview: Path | None, preview_name: str | None, placed: builtins.list[Path]) -> None:
+    async def _place(
+        self,
+        media: Path,
+        target: Path,
+        preview: Path | None,
+        preview_name: str | None,
+        placed: builtins.list[Path],
+    ) -> None:
         """Move the upload (and its preview, or a default one) into place, noting each in `placed`."""
         await asyncio.to_thread(self.storage.place, media, target)
         placed.append(target)
         if preview is not None and preview_name is not None:
-            await asyncio.to_thread(self.storage.place, preview, self.storage.preview_path(preview_name))
+            await asyncio.to_thread(
+                self.storage.place, preview, self.storage.preview_path(preview_name)
+            )
             placed.append(self.storage.preview_path(preview_name))
         elif preview_name is not None:
             # The audio merge needs a picture; PeerTube falls back to a default preview.
@@ -255,7 +308,16 @@ class VideoService:
             await asyncio.to_thread(self.storage.write_bytes, path, default_preview_png())
             placed.append(path)
 
-    async def _insert(self, name: str, video_uuid: str, info: MediaInfo, values: dict[str, Any], preview_name: str | None, config: Any, owner_id: int | None) -> tuple[Video, list[Any]]:
+    async def _insert(
+        self,
+        name: str,
+        video_uuid: str,
+        info: MediaInfo,
+        values: dict[str, Any],
+        preview_name: str | None,
+        config: Any,
+        owner_id: int | None,
+    ) -> tuple[Video, list[Any]]:
         assert self.jobs is not None
         now = self.now()
         async with self.db.write() as conn:
@@ -268,7 +330,11 @@ class VideoService:
                 {
                     "uuid": video_uuid,
                     "name": name,
-                    "state": int(VideoState.TO_TRANSCODE if config.transcoding.enabled else VideoState.PUBLISHED),
+                    "state": int(
+                        VideoState.TO_TRANSCODE
+                        if config.transcoding.enabled
+                        else VideoState.PUBLISHED
+                    ),
                     "duration_s": info.duration_s,
                     "has_video": info.has_video,
                     "has_audio": info.has_audio,
@@ -281,14 +347,38 @@ class VideoService:
                     "owner_id": owner_id,
                 },
             )
-            recent = 0 if owner_id is None else await self.repo.count_uploaded_since(conn, owner_id, recent_uploads_since(now))
+            recent = (
+                0
+                if owner_id is None
+                else await self.repo.count_uploaded_since(conn, owner_id, recent_uploads_since(now))
+            )
             file = await self.repo.insert_file(conn, {**values, "video_id": video.id})
-            source = SourceFile(file.id, info.resolution, info.video.fps if info.video else 0.0, info.has_audio, info.has_video)
-            ladder = build_vod_ladder(source, config.transcoding, video_uuid=video_uuid, public_url=self.public_url, new_uuid=self.new_uuid, recent_uploads=recent)
+            source = SourceFile(
+                file.id,
+                info.resolution,
+                info.video.fps if info.video else 0.0,
+                info.has_audio,
+                info.has_video,
+            )
+            ladder = build_vod_ladder(
+                source,
+                config.transcoding,
+                video_uuid=video_uuid,
+                public_url=self.public_url,
+                new_uuid=self.new_uuid,
+                recent_uploads=recent,
+            )
             if not ladder:
                 return video, []
-            jobs = await self.jobs.repo.insert_many(conn, [j.spec for j in ladder], [j.uuid for j in ladder], now)
-            await self.repo.link_jobs(conn, video.id, [(job.id, j.required) for job, j in zip(jobs, ladder, strict=True)], local=not config.remote_vod)
+            jobs = await self.jobs.repo.insert_many(
+                conn, [j.spec for j in ladder], [j.uuid for j in ladder], now
+            )
+            await self.repo.link_jobs(
+                conn,
+                video.id,
+                [(job.id, j.required) for job, j in zip(jobs, ladder, strict=True)],
+                local=not config.remote_vod,
+            )
         return video, [j.spec for j in ladder]
 
     # ---- reads ----------------------------------------------------------------------------
@@ -313,7 +403,9 @@ class VideoService:
         async with self.db.read() as conn:
             return await self.repo.list_files(conn, video.id)
 
-    async def list(self, start: int, count: int, sort: str) -> tuple[int, list[tuple[Video, list[VideoFile]]]]:
+    async def list(
+        self, start: int, count: int, sort: str
+    ) -> tuple[int, list[tuple[Video, list[VideoFile]]]]:
         async with self.db.read() as conn:
             total, videos = await self.repo.list(conn, start, count, sort)
             files = await self.repo.list_files_of(conn, [v.id for v in videos])
@@ -340,10 +432,16 @@ class VideoService:
             files = await self.repo.list_files(conn, video.id)
             if not await self.repo.delete_video(conn, video.id):
                 raise VideoNotFound()
-            paths = [self.storage.relative(self.storage.web_dir / f.filename) for f in files if f.kind == "web"]
+            paths = [
+                self.storage.relative(self.storage.web_dir / f.filename)
+                for f in files
+                if f.kind == "web"
+            ]
             paths.append(self.storage.relative(self.storage.hls_dir(video.uuid)))
             if video.preview_filename:
-                paths.append(self.storage.relative(self.storage.preview_path(video.preview_filename)))
+                paths.append(
+                    self.storage.relative(self.storage.preview_path(video.preview_filename))
+                )
             await self.repo.add_garbage(conn, paths, now)
         self.kick_janitor(0.0)
 
@@ -352,7 +450,9 @@ class VideoService:
     def write_master(self, video_uuid: str, files: builtins.list[VideoFile]) -> None:
         hls = [f for f in files if f.kind == "hls"]
         if hls:
-            self.storage.write_text(self.storage.hls_dir(video_uuid) / MASTER_PLAYLIST, master_playlist(hls))
+            self.storage.write_text(
+                self.storage.hls_dir(video_uuid) / MASTER_PLAYLIST, master_playlist(hls)
+            )
 
     async def rewrite_masters(self) -> int:
         """Rebuild every master playlist from the rows (start-up: a crash may have left one
@@ -374,7 +474,9 @@ class VideoService:
     async def forget_later(self, paths: builtins.list[Path]) -> None:
         """Queue files for deletion after the grace period unless a row refers to them by then."""
         async with self.db.write() as conn:
-            await self.repo.add_garbage(conn, [self.storage.relative(p) for p in paths], self.now() + ORPHAN_GRACE)
+            await self.repo.add_garbage(
+                conn, [self.storage.relative(p) for p in paths], self.now() + ORPHAN_GRACE
+            )
 
     def kick_janitor(self, delay_s: float = 1.0) -> None:
         """Sweep soon. Callers queue garbage inside a transaction that commits after they
@@ -387,7 +489,9 @@ class VideoService:
         now = self.now()
         upload_cutoff = now - timedelta(seconds=self.limits.resumable_expiry_s)
         # Listed before the rows are read: bytes written since have a newer time anyway.
-        old_bytes = await asyncio.to_thread(self.storage.resumable_ids_older_than, upload_cutoff.timestamp())
+        old_bytes = await asyncio.to_thread(
+            self.storage.resumable_ids_older_than, upload_cutoff.timestamp()
+        )
         async with self.db.read() as conn:
             due = await self.repo.due_garbage(conn, now)
             names = {Path(p).name for _, p in due}
@@ -428,7 +532,9 @@ class VideoService:
 
     # ---- resumable uploads ----------------------------------------------------------------
 
-    async def start_upload(self, user_id: int, *, size: int, filename: str, metadata: dict[str, Any]) -> str:
+    async def start_upload(
+        self, user_id: int, *, size: int, filename: str, metadata: dict[str, Any]
+    ) -> str:
         """Open a resumable upload of `size` bytes, if the user may upload that much.
 
         Raises:
@@ -444,7 +550,15 @@ class VideoService:
         async with self.db.write() as conn:
             await self.repo.insert_upload(
                 conn,
-                {"id": upload_id, "user_id": user_id, "size": size, "filename": filename, "metadata": metadata, "created_at": now, "updated_at": now},
+                {
+                    "id": upload_id,
+                    "user_id": user_id,
+                    "size": size,
+                    "filename": filename,
+                    "metadata": metadata,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
         return upload_id
 
@@ -471,7 +585,9 @@ class VideoService:
         path = self.storage.resumable_path(upload_id)
         return path.stat().st_size if path.exists() else 0
 
-    async def write_chunk(self, upload_id: str, start: int, length: int, chunks: AsyncIterator[bytes]) -> int:
+    async def write_chunk(
+        self, upload_id: str, start: int, length: int, chunks: AsyncIterator[bytes]
+    ) -> int:
         """Write a chunk at `start` (at most `length` bytes) and return the bytes held now.
 
         Whatever arrives before a dropped connection is kept: the client asks how much we have
@@ -492,7 +608,10 @@ class VideoService:
             overrun = False
             try:
                 # Plain writes of network-sized chunks to a local file: cheaper than a thread hop each.
-                with disk_full_as_storage_full(), open(path, "r+b" if path.exists() else "w+b") as handle:  # noqa: ASYNC230
+                with (
+                    disk_full_as_storage_full(),
+                    open(path, "r+b" if path.exists() else "w+b") as handle,
+                ):  # noqa: ASYNC230
                     handle.truncate(start)
                     handle.seek(start)
                     async for chunk in chunks:
@@ -530,14 +649,23 @@ class VideoService:
 
     # ---- jobs of a video ------------------------------------------------------------------
 
-    async def add_jobs(self, video: Video, planned: Sequence[LadderJob], *, local: bool) -> builtins.list[Job]:
+    async def add_jobs(
+        self, video: Video, planned: Sequence[LadderJob], *, local: bool
+    ) -> builtins.list[Job]:
         """Create jobs for a video besides its upload's ladder (what a job type's own creation
         plans: an edit, a storyboard …), linked to the video as the ladder's are. `local`: the
         instance's own workers run them and runners are never offered them."""
         assert self.jobs is not None, "attach the job service first"
         async with self.db.write() as conn:
-            jobs = await self.jobs.repo.insert_many(conn, [j.spec for j in planned], [j.uuid for j in planned], self.now())
-            await self.repo.link_jobs(conn, video.id, [(job.id, j.required) for job, j in zip(jobs, planned, strict=True)], local=local)
+            jobs = await self.jobs.repo.insert_many(
+                conn, [j.spec for j in planned], [j.uuid for j in planned], self.now()
+            )
+            await self.repo.link_jobs(
+                conn,
+                video.id,
+                [(job.id, j.required) for job, j in zip(jobs, planned, strict=True)],
+                local=local,
+            )
         if any(job.state is JobState.PENDING for job in jobs):
             if local:
                 self.on_local_jobs()

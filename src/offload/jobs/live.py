@@ -30,7 +30,9 @@ def _verify_update(fields: Mapping[str, Any], files: Set[str]) -> None:
     if kind == "add-chunk" and "videoChunkFile" not in files:
         raise InvalidPayload()
     playlist = fields.get("resolutionPlaylistFilename")
-    if playlist is not None and (not isinstance(playlist, str) or not LIVE_PLAYLIST_RE.match(playlist)):
+    if playlist is not None and (
+        not isinstance(playlist, str) or not LIVE_PLAYLIST_RE.match(playlist)
+    ):
         raise InvalidPayload()
     if (playlist is None) != ("resolutionPlaylistFile" not in files):
         raise InvalidPayload()

@@ -62,7 +62,9 @@ class JobKinds:
         """
         kind = self._kinds.get(job_type)
         if kind is None or kind.process is None:
-            raise UnsupportedJob(f"job type {job_type!r} is not supported (supported: {', '.join(self.processable)})")
+            raise UnsupportedJob(
+                f"job type {job_type!r} is not supported (supported: {', '.join(self.processable)})"
+            )
         return await kind.process(payload, work)
 
 

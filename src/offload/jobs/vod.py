@@ -66,8 +66,12 @@ def _rendition(job_type: JobType, payload: dict[str, Any]) -> _Rendition:
         video_url = str(inputs["videoFileUrl"])
         # For the audio-only rendition PeerTube repeats the audio URL as the separated audio:
         # one input is enough (the official runner downloads and passes the same file twice).
-        audio_url = next((str(u) for u in inputs.get("separatedAudioFileUrl") or [] if u != video_url), None)
-        return _Rendition(video_url, audio_url, resolution, fps, bool(output.get("separatedAudio", False)))
+        audio_url = next(
+            (str(u) for u in inputs.get("separatedAudioFileUrl") or [] if u != video_url), None
+        )
+        return _Rendition(
+            video_url, audio_url, resolution, fps, bool(output.get("separatedAudio", False))
+        )
     except _BAD_PAYLOAD as exc:
         raise _malformed(job_type, exc) from exc
 
@@ -75,12 +79,19 @@ def _rendition(job_type: JobType, payload: dict[str, Any]) -> _Rendition:
 def _merge(payload: dict[str, Any]) -> _Merge:
     try:
         inputs, output = payload["input"], payload["output"]
-        return _Merge(str(inputs["audioFileUrl"]), str(inputs["previewFileUrl"]), int(output["resolution"]), int(output["fps"]))
+        return _Merge(
+            str(inputs["audioFileUrl"]),
+            str(inputs["previewFileUrl"]),
+            int(output["resolution"]),
+            int(output["fps"]),
+        )
     except _BAD_PAYLOAD as exc:
         raise _malformed(JobType.VOD_AUDIO_MERGE, exc) from exc
 
 
-async def _inputs(params: _Rendition, fetch: Fetch) -> tuple[Path, MediaInfo, Path | None, MediaInfo | None]:
+async def _inputs(
+    params: _Rendition, fetch: Fetch
+) -> tuple[Path, MediaInfo, Path | None, MediaInfo | None]:
     video = await fetch(params.video_url)
     video_info = await asyncio.to_thread(probe, video)
     if params.audio_url is None:
@@ -157,7 +168,13 @@ async def _audio_merge(payload: dict[str, Any], work: Work) -> dict[str, Path]:
 
 async def _run(args: list[str], work: Work, duration_s: float | None) -> None:
     argv = ffmpeg_command(work.ffmpeg, args)
-    await run_ffmpeg(argv, cwd=work.workdir, duration_s=duration_s, on_progress=work.on_progress, on_stats=work.on_stats)
+    await run_ffmpeg(
+        argv,
+        cwd=work.workdir,
+        duration_s=duration_s,
+        on_progress=work.on_progress,
+        on_stats=work.on_stats,
+    )
 
 
 def _fix_playlist_map(playlist: Path, segment: Path) -> None:
@@ -169,8 +186,14 @@ def _fix_playlist_map(playlist: Path, segment: Path) -> None:
         playlist.write_text(fixed)
 
 
-WEB_VIDEO = JobKind(JobType.VOD_WEB_VIDEO, success_files("videoFile"), no_update_payload, _web_video)
-HLS = JobKind(JobType.VOD_HLS, success_files("videoFile", "resolutionPlaylistFile"), no_update_payload, _hls)
-AUDIO_MERGE = JobKind(JobType.VOD_AUDIO_MERGE, success_files("videoFile"), no_update_payload, _audio_merge)
+WEB_VIDEO = JobKind(
+    JobType.VOD_WEB_VIDEO, success_files("videoFile"), no_update_payload, _web_video
+)
+HLS = JobKind(
+    JobType.VOD_HLS, success_files("videoFile", "resolutionPlaylistFile"), no_update_payload, _hls
+)
+AUDIO_MERGE = JobKind(
+    JobType.VOD_AUDIO_MERGE, success_files("videoFile"), no_update_payload, _audio_merge
+)
 #: In the order a runner advertises them (the official runner's).
 KINDS = (WEB_VIDEO, HLS, AUDIO_MERGE)

@@ -36,12 +36,16 @@ def _deleted_input(job: Job, kept: list[VideoFile]) -> set[int]:
     return {f.id for f in kept if f.id == delete_input} if isinstance(delete_input, int) else set()
 
 
-async def _place_web(videos: VideoService, video: Video, result: PostedPayload, info: MediaInfo, now: datetime) -> Placed:
+async def _place_web(
+    videos: VideoService, video: Video, result: PostedPayload, info: MediaInfo, now: datetime
+) -> Placed:
     filename = f"{uuidlib.uuid4()}-{info.resolution}.mp4"
     target = videos.storage.web_dir / filename
     await videos.forget_later([target])
     await asyncio.to_thread(videos.storage.place, result.files["videoFile"], target)
-    values = await asyncio.to_thread(file_values, info, target, kind="web", filename=filename, video_id=video.id, now=now)
+    values = await asyncio.to_thread(
+        file_values, info, target, kind="web", filename=filename, video_id=video.id, now=now
+    )
     return Placed(values, [target])
 
 
@@ -50,7 +54,11 @@ def _rendition_expected(job: Job, video: Video) -> Expected:
     split off into its own rendition."""
     output = _output(job)
     resolution = int(output.get("resolution", 0))
-    return Expected(resolution, video=resolution > 0, audio=resolution == 0 or (video.has_audio and not output.get("separatedAudio")))
+    return Expected(
+        resolution,
+        video=resolution > 0,
+        audio=resolution == 0 or (video.has_audio and not output.get("separatedAudio")),
+    )
 
 
 class WebVideo:
@@ -59,7 +67,15 @@ class WebVideo:
     def expected(self, job: Job, video: Video) -> Expected:
         return _rendition_expected(job, video)
 
-    async def place(self, videos: VideoService, job: Job, video: Video, result: PostedPayload, info: MediaInfo, now: datetime) -> Placed:
+    async def place(
+        self,
+        videos: VideoService,
+        job: Job,
+        video: Video,
+        result: PostedPayload,
+        info: MediaInfo,
+        now: datetime,
+    ) -> Placed:
         return await _place_web(videos, video, result, info, now)
 
     def also_removes(self, job: Job, video: Video, kept: list[VideoFile]) -> set[int]:
@@ -72,7 +88,15 @@ class AudioMerge:
     def expected(self, job: Job, video: Video) -> Expected:
         return Expected(int(_output(job).get("resolution", 0)), video=True, audio=True)
 
-    async def place(self, videos: VideoService, job: Job, video: Video, result: PostedPayload, info: MediaInfo, now: datetime) -> Placed:
+    async def place(
+        self,
+        videos: VideoService,
+        job: Job,
+        video: Video,
+        result: PostedPayload,
+        info: MediaInfo,
+        now: datetime,
+    ) -> Placed:
         return await _place_web(videos, video, result, info, now)
 
     def also_removes(self, job: Job, video: Video, kept: list[VideoFile]) -> set[int]:
@@ -85,7 +109,15 @@ class Hls:
     def expected(self, job: Job, video: Video) -> Expected:
         return _rendition_expected(job, video)
 
-    async def place(self, videos: VideoService, job: Job, video: Video, result: PostedPayload, info: MediaInfo, now: datetime) -> Placed:
+    async def place(
+        self,
+        videos: VideoService,
+        job: Job,
+        video: Video,
+        result: PostedPayload,
+        info: MediaInfo,
+        now: datetime,
+    ) -> Placed:
         source, playlist_source = result.files["videoFile"], result.files["resolutionPlaylistFile"]
         base = f"{uuidlib.uuid4()}-{info.resolution}"
         filename, playlist_name = f"{base}-fragmented.mp4", f"{base}.m3u8"
@@ -101,13 +133,22 @@ class Hls:
         await asyncio.to_thread(videos.storage.place, source, target)
         await asyncio.to_thread(videos.storage.write_text, playlist_target, playlist.text)
         values = await asyncio.to_thread(
-            file_values, info, target, kind="hls", filename=filename, video_id=video.id, now=now, playlist_filename=playlist_name
+            file_values,
+            info,
+            target,
+            kind="hls",
+            filename=filename,
+            video_id=video.id,
+            now=now,
+            playlist_filename=playlist_name,
         )
         return Placed(values, [target, playlist_target])
 
     def also_removes(self, job: Job, video: Video, kept: list[VideoFile]) -> set[int]:
         """The web files, once HLS stands alone, when the ladder says web videos are off."""
-        if job.private_payload.get("deleteWebVideoFiles") is True and _hls_can_stand_alone(video, kept):
+        if job.private_payload.get("deleteWebVideoFiles") is True and _hls_can_stand_alone(
+            video, kept
+        ):
             return {f.id for f in kept if f.kind == "web"}
         return set()
 
@@ -122,7 +163,9 @@ def _hls_can_stand_alone(video: Video, files: list[VideoFile]) -> bool:
 
 
 def _completion(rendition: Rendition) -> CompletionFactory:
-    def build(videos: VideoService, now: Callable[[], datetime], on_change: Callable[[], None]) -> JobHandler:
+    def build(
+        videos: VideoService, now: Callable[[], datetime], on_change: Callable[[], None]
+    ) -> JobHandler:
         handler = RenditionCompletion(videos, now, rendition)
         handler.on_change = on_change
         return handler

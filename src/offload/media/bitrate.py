@@ -22,8 +22,28 @@ __all__ = [
 ]
 
 #: Standard resolution (short side) → bits per pixel. 0 is "no video".
-AVERAGE_BPP: dict[int, float] = {0: 0, 144: 0.19, 240: 0.17, 360: 0.15, 480: 0.12, 720: 0.11, 1080: 0.10, 1440: 0.09, 2160: 0.08}
-MAX_BPP: dict[int, float] = {0: 0, 144: 0.32, 240: 0.29, 360: 0.26, 480: 0.22, 720: 0.19, 1080: 0.17, 1440: 0.16, 2160: 0.14}
+AVERAGE_BPP: dict[int, float] = {
+    0: 0,
+    144: 0.19,
+    240: 0.17,
+    360: 0.15,
+    480: 0.12,
+    720: 0.11,
+    1080: 0.10,
+    1440: 0.09,
+    2160: 0.08,
+}
+MAX_BPP: dict[int, float] = {
+    0: 0,
+    144: 0.32,
+    240: 0.29,
+    360: 0.26,
+    480: 0.22,
+    720: 0.19,
+    1080: 0.17,
+    1440: 0.16,
+    2160: 0.14,
+}
 MIN_BPP: dict[int, float] = {0: 0, **{r: 0.02 for r in (144, 240, 360, 480, 720, 1080, 1440, 2160)}}
 
 _FALLBACK_AVERAGE = 192_000  # bit/s, when there is no picture to size the limit (ratio 0)

@@ -55,7 +55,9 @@ class FfmpegOptions:
     launcher: tuple[str, ...] = ()
 
 
-def resolve_ffmpeg_path(configured: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+def resolve_ffmpeg_path(
+    configured: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
     """The ffmpeg binary: `[ffmpeg] path` if set, else `FFMPEG_PATH` (honoured by the official
     runner through fluent-ffmpeg), else the build shipped with imageio-ffmpeg."""
     env = os.environ if environ is None else environ
@@ -72,7 +74,16 @@ def ffmpeg_command(options: FfmpegOptions, args: list[str]) -> list[str]:
     """The full argv: the launcher, `nice -n N` (as the official runner spawns it), the binary,
     progress reporting flags, then `args` from one of the builders."""
     prefix = ["nice", "-n", str(options.nice)] if options.nice else []
-    return [*options.launcher, *prefix, options.path, "-hide_banner", "-nostats", "-progress", "pipe:1", *args]
+    return [
+        *options.launcher,
+        *prefix,
+        options.path,
+        "-hide_banner",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        *args,
+    ]
 
 
 def rounded_fps(info: MediaInfo) -> int:
@@ -182,7 +193,8 @@ def hls_args(
             *(["-acodec", "copy"] if with_audio else ["-an"]),
             *(["-vcodec", "copy"] if with_video else ["-vn"]),
             *_threads(options),
-            "-f", "mp4",
+            "-f",
+            "mp4",
         ]
     else:
         body = _vod_preset(
@@ -196,13 +208,20 @@ def hls_args(
             portrait=_portrait(video_info),
         )
     hls = [
-        "-hls_time", str(HLS_SEGMENT_S),
-        "-hls_list_size", "0",
-        "-hls_playlist_type", "vod",
-        "-hls_segment_filename", str(segment),
-        "-hls_segment_type", "fmp4",
-        "-f", "hls",  # overrides the preset's `-f mp4`, as in PeerTube
-        "-hls_flags", "single_file",
+        "-hls_time",
+        str(HLS_SEGMENT_S),
+        "-hls_list_size",
+        "0",
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_filename",
+        str(segment),
+        "-hls_segment_type",
+        "fmp4",
+        "-f",
+        "hls",  # overrides the preset's `-f mp4`, as in PeerTube
+        "-hls_flags",
+        "single_file",
     ]
     return [*inputs, "-y", *body, *hls, str(playlist)]
 
@@ -233,7 +252,18 @@ def audio_merge_args(
         portrait=False,
     )
     tail = ["-preset:v", "veryfast", "-tune", "stillimage", "-shortest"]
-    return ["-loop", "1", "-i", str(image_input), "-i", str(audio_input), "-y", *body, *tail, str(output)]
+    return [
+        "-loop",
+        "1",
+        "-i",
+        str(image_input),
+        "-i",
+        str(audio_input),
+        "-y",
+        *body,
+        *tail,
+        str(output),
+    ]
 
 
 # ---- the shared "default profile" preset --------------------------------------------------
@@ -254,7 +284,11 @@ def _vod_preset(
     audio_source = audio_info or video_info
     has_audio = audio_source.has_audio
     # Audio merge probes the audio file for "video" facts; its picture comes from the image.
-    ratio = 0.0 if video_info.video is None else aspect_ratio(video_info.video.width, video_info.video.height)
+    ratio = (
+        0.0
+        if video_info.video is None
+        else aspect_ratio(video_info.video.width, video_info.video.height)
+    )
     streams: list[str]
     if video_only or not has_audio:
         streams = ["video"]
@@ -263,7 +297,9 @@ def _vod_preset(
     else:
         streams = ["audio", "video"]
 
-    audio_codec, audio_options = _audio_encoder(audio_source.audio, can_copy_audio, options.audio_encoder)
+    audio_codec, audio_options = _audio_encoder(
+        audio_source.audio, can_copy_audio, options.audio_encoder
+    )
     audio_group = ["-acodec", audio_codec] if "audio" in streams else ["-an"]
     video_group = ["-vcodec", "libx264"] if "video" in streams else ["-vn"]
     out = [*audio_group, *video_group, *_threads(options)]
@@ -280,12 +316,17 @@ def _vod_preset(
             out += ["-vf", ",".join(filters)]
         bitrate = target_bitrate(_input_bitrate(video_info), resolution, ratio, fps)
         out += [
-            "-preset", "veryfast",
-            "-maxrate:v", str(bitrate),
-            "-bufsize:v", str(bitrate * 2),
+            "-preset",
+            "veryfast",
+            "-maxrate:v",
+            str(bitrate),
+            "-bufsize:v",
+            str(bitrate * 2),
             # b-strategy 1 is the heuristic mode; 16 B-frames is what suits it (PeerTube #774).
-            "-b_strategy", "1",
-            "-bf", "16",
+            "-b_strategy",
+            "1",
+            "-bf",
+            "16",
         ]
         if fps:
             # A keyframe every 2 s: fast seeking and clean switches between HLS renditions.
@@ -293,7 +334,9 @@ def _vod_preset(
     return out
 
 
-def _audio_encoder(audio: AudioStream | None, can_copy: bool, encoder: str) -> tuple[str, list[str]]:
+def _audio_encoder(
+    audio: AudioStream | None, can_copy: bool, encoder: str
+) -> tuple[str, list[str]]:
     if encoder == "libfdk_aac":
         return "libfdk_aac", ["-q:a", "5"]
     if can_copy and can_quick_transcode_audio(audio):

@@ -78,7 +78,12 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-async def _read_progress(stream: asyncio.StreamReader | None, duration_s: float | None, on_progress: OnProgress, on_stats: OnStats | None) -> None:
+async def _read_progress(
+    stream: asyncio.StreamReader | None,
+    duration_s: float | None,
+    on_progress: OnProgress,
+    on_stats: OnStats | None,
+) -> None:
     if stream is None:
         return
     reader = ProgressReader()

@@ -42,7 +42,9 @@ class ResolutionPlaylist:
     duration_s: float
 
 
-def parse_resolution_playlist(text: str, video_size: int, video_filename: str) -> ResolutionPlaylist:
+def parse_resolution_playlist(
+    text: str, video_size: int, video_filename: str
+) -> ResolutionPlaylist:
     """Check a runner's resolution playlist and point it at `video_filename`.
 
     The runner names its output as it likes; the instance stores the MP4 under its own name, so
@@ -76,7 +78,9 @@ def parse_resolution_playlist(text: str, video_size: int, video_filename: str) -
             length = int(ranged.group(1))
             offset = int(ranged.group(2)) if ranged.group(2) is not None else next_offset
             if offset + length > video_size:
-                raise PlaylistError(f"segment bytes {offset}-{offset + length - 1} lie beyond the {video_size}-byte video file")
+                raise PlaylistError(
+                    f"segment bytes {offset}-{offset + length - 1} lie beyond the {video_size}-byte video file"
+                )
             next_offset = offset + length
         if line.startswith("#EXTINF:"):
             try:
@@ -92,7 +96,9 @@ def parse_resolution_playlist(text: str, video_size: int, video_filename: str) -
     if segments == 0:
         raise PlaylistError("the resolution playlist lists no segment")
     if len(uris) != 1:
-        raise PlaylistError(f"a VOD rendition is one fragmented MP4, the playlist names {len(uris)} files")
+        raise PlaylistError(
+            f"a VOD rendition is one fragmented MP4, the playlist names {len(uris)} files"
+        )
     return ResolutionPlaylist("\n".join(out) + "\n", segments, duration_s)
 
 
@@ -118,7 +124,9 @@ def master_playlist(files: Iterable[VideoFile]) -> str:
     if split:
         audio = max(audio_only, key=lambda f: (f.bandwidth, f.id))
         audio_codec = audio.codecs
-        lines.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",AUTOSELECT=YES,DEFAULT=YES,URI="{audio.playlist_filename}"')
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",AUTOSELECT=YES,DEFAULT=YES,URI="{audio.playlist_filename}"'
+        )
         lines.append("")
     listed = with_video if with_video else audio_only
     for f in listed:
@@ -160,7 +168,9 @@ def _video_codec(stream: av.video.stream.VideoStream) -> str:
         extradata = context.extradata or b""
         if len(extradata) >= 4 and extradata[0] == 1:
             return f"avc1.{extradata[1]:02X}{extradata[2]:02X}{extradata[3]:02X}"
-        profile = {"Baseline": "42E0", "Constrained Baseline": "42E0", "Main": "4D40"}.get(context.profile or "", "6400")
+        profile = {"Baseline": "42E0", "Constrained Baseline": "42E0", "Main": "4D40"}.get(
+            context.profile or "", "6400"
+        )
         level = getattr(context, "level", 0) or 0x1F
         return f"avc1.{profile}{level:02X}"
     if name == "hevc":
@@ -177,4 +187,11 @@ def _audio_codec(stream: av.audio.stream.AudioStream) -> str:
     name = context.codec.canonical_name
     if name == "aac":
         return "mp4a.40.5" if (context.profile or "").startswith("HE-AAC") else "mp4a.40.2"
-    return {"mp3": "mp4a.40.34", "opus": "opus", "vorbis": "vorbis", "flac": "fLaC", "ac3": "ac-3", "eac3": "ec-3"}.get(name, "mp4a.40.2")
+    return {
+        "mp3": "mp4a.40.34",
+        "opus": "opus",
+        "vorbis": "vorbis",
+        "flac": "fLaC",
+        "ac3": "ac-3",
+        "eac3": "ec-3",
+    }.get(name, "mp4a.40.2")

@@ -75,7 +75,9 @@ def probe(path: Path) -> MediaInfo:
     except (av.error.FFmpegError, OSError) as exc:
         # strerror is libav's own reason ("Invalid data found when processing input").
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise ProbeError(f"{Path(path).name} is not a readable audio or video file: {reason}") from exc
+        raise ProbeError(
+            f"{Path(path).name} is not a readable audio or video file: {reason}"
+        ) from exc
     with container:
         video = _video_stream(container)
         audio = _audio_stream(container)

@@ -36,13 +36,27 @@ async def process_job(
     `on_progress` gets whole percents as they change; `on_stats`, if given, every raw progress
     block (output time, speed × real time) for operator views.
     """
-    return await kinds.process(job_type, payload, Work(workdir, fetch, on_progress, ffmpeg, on_stats))
+    return await kinds.process(
+        job_type, payload, Work(workdir, fetch, on_progress, ffmpeg, on_stats)
+    )
 
 
 async def aac_encoder(ffmpeg_path: str) -> str:
     """`libfdk_aac` when this ffmpeg build has it (the official runner prefers it), else `aac`."""
     process = await asyncio.create_subprocess_exec(
-        ffmpeg_path, "-hide_banner", "-encoders", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        ffmpeg_path,
+        "-hide_banner",
+        "-encoders",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     stdout, _ = await process.communicate()
-    return "libfdk_aac" if any(line.split()[1:2] == ["libfdk_aac"] for line in stdout.decode(errors="replace").splitlines()) else "aac"
+    return (
+        "libfdk_aac"
+        if any(
+            line.split()[1:2] == ["libfdk_aac"]
+            for line in stdout.decode(errors="replace").splitlines()
+        )
+        else "aac"
+    )

@@ -29,7 +29,14 @@ from pathlib import Path
 from offload.domain.errors import StorageFull
 from offload.domain.videos import VideoFile
 
-__all__ = ["MIME_TYPES", "MediaStorage", "default_preview_png", "disk_full_as_storage_full", "is_disk_full", "mime_type"]
+__all__ = [
+    "MIME_TYPES",
+    "MediaStorage",
+    "default_preview_png",
+    "disk_full_as_storage_full",
+    "is_disk_full",
+    "mime_type",
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +115,13 @@ class MediaStorage:
         self.resumable_dir = self.tmp_dir / "resumable"
 
     def ensure_dirs(self) -> None:
-        for d in (self.web_dir, self.hls_root, self.previews_dir, self.upload_tmp_dir, self.resumable_dir):
+        for d in (
+            self.web_dir,
+            self.hls_root,
+            self.previews_dir,
+            self.upload_tmp_dir,
+            self.resumable_dir,
+        ):
             d.mkdir(parents=True, exist_ok=True)
 
     # ---- paths ----------------------------------------------------------------------------
@@ -202,13 +215,20 @@ class MediaStorage:
                 path.unlink()
 
 
-def default_preview_png(width: int = 640, height: int = 360, rgb: tuple[int, int, int] = (24, 24, 32)) -> bytes:
+def default_preview_png(
+    width: int = 640, height: int = 360, rgb: tuple[int, int, int] = (24, 24, 32)
+) -> bytes:
     """A plain dark PNG: the preview of an audio upload that came without one."""
     row = b"\x00" + bytes(rgb) * width
     raw = zlib.compress(row * height, 9)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")

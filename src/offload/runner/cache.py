@@ -44,7 +44,9 @@ def cache_key(instance_url: str, file_url: str) -> str:
 def same_content(stored: dict[str, str], headers: httpx.Headers) -> bool:
     """Whether an answer describes the stored bytes: equal length (required) and equal ETag and
     Last-Modified where either side has them."""
-    if not stored.get("content-length") or stored.get("content-length") != headers.get("content-length"):
+    if not stored.get("content-length") or stored.get("content-length") != headers.get(
+        "content-length"
+    ):
         return False
     return all(stored.get(name) == headers.get(name) for name in ("etag", "last-modified"))
 
@@ -84,7 +86,11 @@ class InputCache:
             entry = self._entries.get(key)
 
             def reuse(headers: httpx.Headers) -> bool:
-                return entry is not None and entry.path.exists() and same_content(entry.validators, headers)
+                return (
+                    entry is not None
+                    and entry.path.exists()
+                    and same_content(entry.validators, headers)
+                )
 
             name = hashlib.sha256(key.encode()).hexdigest()[:24]
             target = self.directory / f"{name}-{next(self._counter)}"
@@ -101,7 +107,13 @@ class InputCache:
             if entry is not None:
                 entry.stale = True  # replaced; deleted once its last user is done
                 self._drop_if_unused(entry)
-            fresh = _Entry(key, target, target.stat().st_size, {k: headers[k] for k in _VALIDATORS if headers and k in headers}, refs=1)
+            fresh = _Entry(
+                key,
+                target,
+                target.stat().st_size,
+                {k: headers[k] for k in _VALIDATORS if headers and k in headers},
+                refs=1,
+            )
             self._entries[key] = fresh
             self._by_path[target] = fresh
             self._evict()
@@ -127,7 +139,9 @@ class InputCache:
             self._remove(entry)
 
     def _evict(self) -> None:
-        unused = sorted((e for e in self._by_path.values() if e.refs == 0), key=lambda e: e.last_used)
+        unused = sorted(
+            (e for e in self._by_path.values() if e.refs == 0), key=lambda e: e.last_used
+        )
         for entry in unused:
             if self.total_bytes <= self.max_bytes:
                 break

@@ -88,9 +88,16 @@ class InstanceClient:
         # API calls follow no redirect: a 301/302 would turn the POST into a GET without its
         # body (PeerTube #5847); the error names the new location instead. Downloads follow
         # them by hand (runner.redirects).
-        self._http = httpx.AsyncClient(base_url=f"{self.url}/api/v1/runners", timeout=API_TIMEOUT, transport=transport, follow_redirects=False)
+        self._http = httpx.AsyncClient(
+            base_url=f"{self.url}/api/v1/runners",
+            timeout=API_TIMEOUT,
+            transport=transport,
+            follow_redirects=False,
+        )
         #: For other origins (redirected downloads, custom uploads): no cookies of the instance.
-        self._elsewhere = httpx.AsyncClient(timeout=TRANSFER_TIMEOUT, transport=transport, follow_redirects=False)
+        self._elsewhere = httpx.AsyncClient(
+            timeout=TRANSFER_TIMEOUT, transport=transport, follow_redirects=False
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -104,20 +111,30 @@ class InstanceClient:
 
     # ---- runner management ----------------------------------------------------------------
 
-    async def register(self, registration_token: str, name: str, description: str | None = None) -> dict[str, Any]:
+    async def register(
+        self, registration_token: str, name: str, description: str | None = None
+    ) -> dict[str, Any]:
         """POST /register → `{id, runnerToken}`."""
-        body: dict[str, Any] = {"registrationToken": registration_token, "name": name, "version": runner_version()}
+        body: dict[str, Any] = {
+            "registrationToken": registration_token,
+            "name": name,
+            "version": runner_version(),
+        }
         if description:
             body["description"] = description
         response = await self._post("/register", json=body, expect=200, repeatable=False)
         return dict(response.json())
 
     async def unregister(self, runner_token: str) -> None:
-        await self._post("/unregister", json={"runnerToken": runner_token}, expect=204, repeatable=True)
+        await self._post(
+            "/unregister", json={"runnerToken": runner_token}, expect=204, repeatable=True
+        )
 
     # ---- jobs -----------------------------------------------------------------------------
 
-    async def request_jobs(self, runner_token: str, job_types: list[str] | None = None) -> list[dict[str, Any]]:
+    async def request_jobs(
+        self, runner_token: str, job_types: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """POST /jobs/request → the available jobs (at most 10, best first)."""
         body: dict[str, Any] = {"runnerToken": runner_token, "version": runner_version()}
         if job_types is not None:
@@ -125,10 +142,21 @@ class InstanceClient:
         response = await self._post("/jobs/request", json=body, expect=200, repeatable=True)
         return list(response.json().get("availableJobs", []))
 
-    async def claim_jobs(self, runner_token: str, job_types: list[str], max_jobs: int, max_resolution: int | None = None) -> list[dict[str, Any]] | None:
+    async def claim_jobs(
+        self,
+        runner_token: str,
+        job_types: list[str],
+        max_jobs: int,
+        max_resolution: int | None = None,
+    ) -> list[dict[str, Any]] | None:
         """POST /jobs/claim (Offload instances): up to `max_jobs` jobs accepted in one call, each
         with its `jobToken`. None when the instance has no such route (PeerTube)."""
-        body: dict[str, Any] = {"runnerToken": runner_token, "jobTypes": job_types, "maxJobs": max_jobs, "version": runner_version()}
+        body: dict[str, Any] = {
+            "runnerToken": runner_token,
+            "jobTypes": job_types,
+            "maxJobs": max_jobs,
+            "version": runner_version(),
+        }
         if max_resolution is not None:
             body["maxResolution"] = max_resolution
         try:
@@ -144,26 +172,53 @@ class InstanceClient:
 
     async def accept(self, runner_token: str, job_uuid: str) -> dict[str, Any]:
         """POST /jobs/{uuid}/accept → the job, with its `jobToken`."""
-        response = await self._post(f"/jobs/{job_uuid}/accept", json={"runnerToken": runner_token}, expect=200, repeatable=False)
+        response = await self._post(
+            f"/jobs/{job_uuid}/accept",
+            json={"runnerToken": runner_token},
+            expect=200,
+            repeatable=False,
+        )
         return dict(response.json()["job"])
 
-    async def update(self, runner_token: str, job_uuid: str, job_token: str, progress: int | None = None) -> None:
+    async def update(
+        self, runner_token: str, job_uuid: str, job_token: str, progress: int | None = None
+    ) -> None:
         """POST /jobs/{uuid}/update (multipart, as the official client sends it): the heartbeat."""
         fields = {"runnerToken": runner_token, "jobToken": job_token}
         if progress is not None:
             fields["progress"] = str(max(0, min(100, int(progress))))
-        await self._post(f"/jobs/{job_uuid}/update", multipart=lambda: _form(fields, {}), expect=204, repeatable=True, job_bound=True)
+        await self._post(
+            f"/jobs/{job_uuid}/update",
+            multipart=lambda: _form(fields, {}),
+            expect=204,
+            repeatable=True,
+            job_bound=True,
+        )
 
     async def abort(self, runner_token: str, job_uuid: str, job_token: str, reason: str) -> None:
         """POST /jobs/{uuid}/abort: give the job back (it goes to PENDING, failures unchanged)."""
         body = {"runnerToken": runner_token, "jobToken": job_token, "reason": _clip(reason)}
         # A retry after the first attempt landed finds the token cleared (404): that is done.
-        await self._post(f"/jobs/{job_uuid}/abort", json=body, expect=204, repeatable=True, job_bound=True, done_on_retry={404})
+        await self._post(
+            f"/jobs/{job_uuid}/abort",
+            json=body,
+            expect=204,
+            repeatable=True,
+            job_bound=True,
+            done_on_retry={404},
+        )
 
     async def error(self, runner_token: str, job_uuid: str, job_token: str, message: str) -> None:
         """POST /jobs/{uuid}/error: the attempt failed (counts toward the 5 failures)."""
         body = {"runnerToken": runner_token, "jobToken": job_token, "message": _clip(message)}
-        await self._post(f"/jobs/{job_uuid}/error", json=body, expect=204, repeatable=True, job_bound=True, done_on_retry={404, 400})
+        await self._post(
+            f"/jobs/{job_uuid}/error",
+            json=body,
+            expect=204,
+            repeatable=True,
+            job_bound=True,
+            done_on_retry={404, 400},
+        )
 
     async def success(
         self,
@@ -238,7 +293,11 @@ class InstanceClient:
                         # Not "job gone": a missing file is a failure to report. If the job
                         # really is gone, reporting it says so and the heartbeat notices too.
                         refused = _error_of(response, job_bound=False)
-                        raise InstanceError(refused.status, f"download of {url} refused: {refused.detail}", refused.code)
+                        raise InstanceError(
+                            refused.status,
+                            f"download of {url} refused: {refused.detail}",
+                            refused.code,
+                        )
                     if first_headers is None:
                         first_headers = response.headers
                         if reuse is not None and reuse(response.headers):
@@ -262,27 +321,48 @@ class InstanceClient:
                 part.unlink(missing_ok=True)
                 raise
         part.unlink(missing_ok=True)
-        raise TransferError(f"download of {url} failed after {self.retry.attempts} attempts: {last_error}")
+        raise TransferError(
+            f"download of {url} failed after {self.retry.attempts} attempts: {last_error}"
+        )
 
     @contextlib.asynccontextmanager
-    async def _follow(self, url: str, tokens: Mapping[str, str], headers: Mapping[str, str]) -> AsyncIterator[httpx.Response]:
+    async def _follow(
+        self, url: str, tokens: Mapping[str, str], headers: Mapping[str, str]
+    ) -> AsyncIterator[httpx.Response]:
         """The streamed answer to a download once its redirects are followed."""
         hop = Hop(httpx.URL(url))
         for hops in itertools.count():
             client = self._http if hop.with_tokens else self._elsewhere
-            request = client.build_request(hop.method, hop.url, json=tokens if hop.with_tokens else None, headers=headers, timeout=TRANSFER_TIMEOUT)
+            request = client.build_request(
+                hop.method,
+                hop.url,
+                json=tokens if hop.with_tokens else None,
+                headers=headers,
+                timeout=TRANSFER_TIMEOUT,
+            )
             response = await client.send(request, stream=True)
             if response.status_code not in REDIRECT_STATUSES:
                 break
             await response.aclose()
             hop = next_hop(hop, response.status_code, response.headers.get("location"), hops)
-            log.debug("download of %s redirected (HTTP %s) to %s", url, response.status_code, hop.url.copy_with(query=None))
+            log.debug(
+                "download of %s redirected (HTTP %s) to %s",
+                url,
+                response.status_code,
+                hop.url.copy_with(query=None),
+            )
         try:
             yield response
         finally:
             await response.aclose()
 
-    async def _write_body(self, response: httpx.Response, part: Path, have: int, on_bytes: Callable[[int], None] | None) -> int | None:
+    async def _write_body(
+        self,
+        response: httpx.Response,
+        part: Path,
+        have: int,
+        on_bytes: Callable[[int], None] | None,
+    ) -> int | None:
         """Append (206 for our Range) or rewrite (200) `part`; returns the expected final size."""
         expected: int | None = None
         if response.status_code == 206 and have:
@@ -312,14 +392,21 @@ class InstanceClient:
         A PUT may be repeated, so it is retried like the other repeatable calls; a POST is sent
         once. Redirects are not followed: the body is a stream sent once per attempt.
         """
-        shown = str(httpx.URL(upload.url).copy_with(query=None, fragment=None))  # no signature in errors
+        shown = str(
+            httpx.URL(upload.url).copy_with(query=None, fragment=None)
+        )  # no signature in errors
         attempts = self.retry.attempts if upload.method == "PUT" else 1
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         failure = ""
         for attempt in range(1, attempts + 1):
             with path.open("rb") as handle:
                 try:
-                    response = await self._elsewhere.request(upload.method, upload.url, files={"file": (path.name, handle, content_type)}, timeout=TRANSFER_TIMEOUT)
+                    response = await self._elsewhere.request(
+                        upload.method,
+                        upload.url,
+                        files={"file": (path.name, handle, content_type)},
+                        timeout=TRANSFER_TIMEOUT,
+                    )
                 except httpx.TransportError as exc:
                     failure = f"{type(exc).__name__}: {exc}"
                 else:
@@ -353,9 +440,13 @@ class InstanceClient:
             try:
                 if multipart is not None:
                     files, handles = multipart()
-                    response = await self._http.post(path, files=files, timeout=timeout or API_TIMEOUT)
+                    response = await self._http.post(
+                        path, files=files, timeout=timeout or API_TIMEOUT
+                    )
                 else:
-                    response = await self._http.post(path, json=json, timeout=timeout or API_TIMEOUT)
+                    response = await self._http.post(
+                        path, json=json, timeout=timeout or API_TIMEOUT
+                    )
             except httpx.TransportError as exc:
                 if attempt == attempts:
                     raise InstanceUnreachable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
@@ -373,7 +464,12 @@ class InstanceClient:
                 continue
             if attempt > 1 and response.status_code in done_on_retry:
                 # An earlier attempt got through; its answer was lost on the way back.
-                log.info("%s%s: HTTP %s on retry, the earlier attempt was recorded", self.url, path, response.status_code)
+                log.info(
+                    "%s%s: HTTP %s on retry, the earlier attempt was recorded",
+                    self.url,
+                    path,
+                    response.status_code,
+                )
                 return response
             raise _error_of(response, job_bound=job_bound)
         raise AssertionError("unreachable")
@@ -383,7 +479,9 @@ class _Retryable(Exception):
     pass
 
 
-def _form(fields: Mapping[str, str], files: Mapping[str, Path]) -> tuple[dict[str, Any], list[IO[bytes]]]:
+def _form(
+    fields: Mapping[str, str], files: Mapping[str, Path]
+) -> tuple[dict[str, Any], list[IO[bytes]]]:
     """httpx multipart parts: `(None, value)` is a plain field; files are open handles, read in
     chunks while sending, so memory stays flat whatever the size."""
     parts: dict[str, Any] = {name: (None, value) for name, value in fields.items()}

@@ -102,7 +102,11 @@ class RunnerPaths:
         return self.cache_dir / "inputs"
 
 
-def runner_paths(runner_id: str = "default", config_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> RunnerPaths:
+def runner_paths(
+    runner_id: str = "default",
+    config_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RunnerPaths:
     """XDG locations for `runner_id`; `config_dir` replaces `$XDG_CONFIG_HOME/offload-runner/<id>`
     (point it at an existing `peertube-runner-nodejs/<id>` to reuse that config as is)."""
     env = os.environ if environ is None else environ
@@ -112,7 +116,11 @@ def runner_paths(runner_id: str = "default", config_dir: Path | None = None, env
         value = env.get(name)
         return Path(value) if value else home / fallback
 
-    config = config_dir if config_dir is not None else xdg("XDG_CONFIG_HOME", ".config") / APP_NAME / runner_id
+    config = (
+        config_dir
+        if config_dir is not None
+        else xdg("XDG_CONFIG_HOME", ".config") / APP_NAME / runner_id
+    )
     return RunnerPaths(
         config_file=config / "config.toml",
         state_dir=xdg("XDG_DATA_HOME", ".local/share") / APP_NAME / runner_id,
@@ -166,7 +174,9 @@ class RunnerConfig:
         """
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # mkstemp creates the file 0600 with O_EXCL: never readable by others, never a stale one.
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        fd, temp = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+        )
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 file.write(tomlkit.dumps(self.document))
@@ -205,7 +215,9 @@ class RunnerConfig:
 
     @property
     def input_cache_bytes(self) -> int:
-        return max(0, int(self._get("jobs", "inputCacheSizeMB", DEFAULT_INPUT_CACHE_MB))) * 1024 * 1024
+        return (
+            max(0, int(self._get("jobs", "inputCacheSizeMB", DEFAULT_INPUT_CACHE_MB))) * 1024 * 1024
+        )
 
     @property
     def poll_interval_s(self) -> float:
@@ -213,7 +225,9 @@ class RunnerConfig:
 
     @property
     def progress_interval_s(self) -> float:
-        return max(0.2, float(self._get("jobs", "progressIntervalSeconds", DEFAULT_PROGRESS_INTERVAL_S)))
+        return max(
+            0.2, float(self._get("jobs", "progressIntervalSeconds", DEFAULT_PROGRESS_INTERVAL_S))
+        )
 
     @property
     def failure_pause_s(self) -> float:
@@ -243,7 +257,11 @@ class RunnerConfig:
         raw = self.document.get("registeredInstances") or []
         result = []
         for entry in raw:
-            if not isinstance(entry, Mapping) or not entry.get("url") or not entry.get("runnerToken"):
+            if (
+                not isinstance(entry, Mapping)
+                or not entry.get("url")
+                or not entry.get("runnerToken")
+            ):
                 continue
             description = entry.get("runnerDescription")
             result.append(
@@ -289,14 +307,24 @@ class RunnerConfig:
         current = self.document.get("registeredInstances")
         if current is None:
             return False
-        keep = [e for e in current if not (_same_url(str(e.get("url", "")), url) and str(e.get("runnerName", "")) == runner_name)]
+        keep = [
+            e
+            for e in current
+            if not (
+                _same_url(str(e.get("url", "")), url)
+                and str(e.get("runnerName", "")) == runner_name
+            )
+        ]
         if len(keep) == len(current):
             return False
         if isinstance(current, AoT):
             # Remove in place so the other tables keep their comments.
             for index in reversed(range(len(current))):
                 entry = current[index]
-                if _same_url(str(entry.get("url", "")), url) and str(entry.get("runnerName", "")) == runner_name:
+                if (
+                    _same_url(str(entry.get("url", "")), url)
+                    and str(entry.get("runnerName", "")) == runner_name
+                ):
                     del current[index]
             if len(current) == 0:
                 self.document.remove("registeredInstances")
@@ -304,11 +332,22 @@ class RunnerConfig:
             return True
         self.document["registeredInstances"] = tomlkit.array()
         for entry in keep:
-            self.add_instance(RegisteredInstance(str(entry["url"]), str(entry["runnerToken"]), str(entry.get("runnerName", ""))))
+            self.add_instance(
+                RegisteredInstance(
+                    str(entry["url"]), str(entry["runnerToken"]), str(entry.get("runnerName", ""))
+                )
+            )
         return True
 
     def find_instance(self, url: str, runner_name: str) -> RegisteredInstance | None:
-        return next((i for i in self.registered_instances if _same_url(i.url, url) and i.runner_name == runner_name), None)
+        return next(
+            (
+                i
+                for i in self.registered_instances
+                if _same_url(i.url, url) and i.runner_name == runner_name
+            ),
+            None,
+        )
 
 
 def _warn_if_readable_by_others(path: Path) -> None:

@@ -42,7 +42,9 @@ def custom_uploads_of(payload: Mapping[str, Any]) -> dict[str, CustomUpload]:
         if not key.endswith(_SUFFIX) or descriptor is None:
             continue
         if not isinstance(descriptor, Mapping):
-            raise ValueError(f"output.{key} must be an object {{url, method?}}, got {type(descriptor).__name__}")
+            raise ValueError(
+                f"output.{key} must be an object {{url, method?}}, got {type(descriptor).__name__}"
+            )
         url = descriptor.get("url")
         method = descriptor.get("method") or "PUT"
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):

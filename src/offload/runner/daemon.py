@@ -95,7 +95,11 @@ class ActiveJob:
     @property
     def eta_s(self) -> float | None:
         """Seconds left, extrapolated from the transcoding progress so far."""
-        if self.stage != "transcoding" or self.transcode_started is None or not 0 < self.progress < 100:
+        if (
+            self.stage != "transcoding"
+            or self.transcode_started is None
+            or not 0 < self.progress < 100
+        ):
             return None
         elapsed = time.monotonic() - self.transcode_started
         return elapsed * (100 - self.progress) / self.progress
@@ -133,7 +137,9 @@ class RunnerDaemon:
         self.ffmpeg = ffmpeg
         #: The job types this runner knows; it takes (and advertises) those it can process.
         self.kinds = kinds
-        self.enabled_types = [t for t in (enabled_types or kinds.processable) if t in kinds.processable]
+        self.enabled_types = [
+            t for t in (enabled_types or kinds.processable) if t in kinds.processable
+        ]
         self.once = once
         self.view = view
         self.links: dict[tuple[str, str], InstanceLink] = {}
@@ -167,7 +173,9 @@ class RunnerDaemon:
             self._install_signal_handlers()
             log.info(
                 "runner started: %s, concurrency %d, jobs %s, ffmpeg %s",
-                f"{len(self.links)} instance(s)" if self.links else "no instance registered yet (offload runner register …)",
+                f"{len(self.links)} instance(s)"
+                if self.links
+                else "no instance registered yet (offload runner register …)",
                 self.config.concurrency,
                 ", ".join(self.enabled_types),
                 self.ffmpeg.path,
@@ -194,7 +202,9 @@ class RunnerDaemon:
 
     def request_drain(self) -> None:
         """Stop taking jobs; exit once the running ones are done (graceful shutdown)."""
-        log.warning("graceful shutdown: no new jobs, exiting after %d running job(s)", len(self.jobs))
+        log.warning(
+            "graceful shutdown: no new jobs, exiting after %d running job(s)", len(self.jobs)
+        )
         self.draining = True
         self._wake.set()
 
@@ -237,7 +247,11 @@ class RunnerDaemon:
         pause_s = self._streak.failed()
         if pause_s > 0:
             self._paused_until = time.monotonic() + pause_s
-            log.warning("%d jobs in a row failed on this runner: taking no job for %.1f s", self._streak.failures, pause_s)
+            log.warning(
+                "%d jobs in a row failed on this runner: taking no job for %.1f s",
+                self._streak.failures,
+                pause_s,
+            )
 
     def _count_success(self) -> None:
         self._streak.succeeded()
@@ -264,13 +278,21 @@ class RunnerDaemon:
         await asyncio.wait(tasks, timeout=STOP_DEADLINE_S)
         log.warning("aborting %d job(s): %s", len(jobs), reason)
         try:
-            await asyncio.wait_for(asyncio.gather(*(self._abort(j, reason) for j in jobs), return_exceptions=True), timeout=STOP_DEADLINE_S)
+            await asyncio.wait_for(
+                asyncio.gather(*(self._abort(j, reason) for j in jobs), return_exceptions=True),
+                timeout=STOP_DEADLINE_S,
+            )
         except TimeoutError:
-            log.error("some aborts did not land within %.0f s; the instance's watchdog will re-queue those jobs", STOP_DEADLINE_S)
+            log.error(
+                "some aborts did not land within %.0f s; the instance's watchdog will re-queue those jobs",
+                STOP_DEADLINE_S,
+            )
 
     async def _abort(self, job: ActiveJob, reason: str) -> None:
         try:
-            await job.link.client.abort(job.link.registration.runner_token, job.uuid, job.job_token, reason)
+            await job.link.client.abort(
+                job.link.registration.runner_token, job.uuid, job.job_token, reason
+            )
             log.info("aborted job %s", job.uuid)
         except (InstanceError, InstanceUnreachable) as exc:
             log.warning("abort of job %s failed: %s", job.uuid, exc)
@@ -289,7 +311,10 @@ class RunnerDaemon:
         return Counter(job.type for job in self.jobs.values())
 
     def _can_take_more(self) -> bool:
-        return not (self.stopping or self.draining or self._paused()) and free_slots(self.config.concurrency, self.running_types()) > 0
+        return (
+            not (self.stopping or self.draining or self._paused())
+            and free_slots(self.config.concurrency, self.running_types()) > 0
+        )
 
     def _paused(self) -> bool:
         return time.monotonic() < self._paused_until
@@ -324,13 +349,23 @@ class RunnerDaemon:
         """Offload instances: take jobs in one atomic call, with no race to lose. None when the
         instance has no `jobs/claim` (PeerTube): the caller falls back to request + accept."""
         running = self.running_types()
-        types = [t for t in self.enabled_types if can_take(t, running, self.config.concurrency, self.config.type_concurrency)]
+        types = [
+            t
+            for t in self.enabled_types
+            if can_take(t, running, self.config.concurrency, self.config.type_concurrency)
+        ]
         if not types:
             return False
         # Per-type limits are checked job by job: claim one at a time when there are any.
-        max_jobs = 1 if self.config.type_concurrency else min(10, free_slots(self.config.concurrency, running))
+        max_jobs = (
+            1
+            if self.config.type_concurrency
+            else min(10, free_slots(self.config.concurrency, running))
+        )
         try:
-            claimed = await link.client.claim_jobs(link.registration.runner_token, types, max_jobs, self.config.max_resolution)
+            claimed = await link.client.claim_jobs(
+                link.registration.runner_token, types, max_jobs, self.config.max_resolution
+            )
         except UnknownRunnerTokenError as exc:
             link.reject(exc)
             return False
@@ -339,7 +374,10 @@ class RunnerDaemon:
             return False
         if claimed is None:
             link.claims = False
-            log.info("%s has no jobs/claim (a PeerTube instance): using request + accept", link.registration.url)
+            log.info(
+                "%s has no jobs/claim (a PeerTube instance): using request + accept",
+                link.registration.url,
+            )
             return None
         link.claims = True
         link.accepted()
@@ -367,7 +405,12 @@ class RunnerDaemon:
             # Old servers ignore jobTypes: filter here too.
             if job_type not in self.enabled_types:
                 continue
-            if not can_take(job_type, self.running_types(), self.config.concurrency, self.config.type_concurrency):
+            if not can_take(
+                job_type,
+                self.running_types(),
+                self.config.concurrency,
+                self.config.type_concurrency,
+            ):
                 continue
             if not fits_resolution(offer.get("payload") or {}, self.config.max_resolution):
                 continue
@@ -407,7 +450,12 @@ class RunnerDaemon:
         job = self.jobs.get(job_uuid)
         if job is None or job.link is not link:
             return
-        log.info("%s says job %s was taken back (%s); checking now", link.registration.url, job_uuid, reason or "no reason")
+        log.info(
+            "%s says job %s was taken back (%s); checking now",
+            link.registration.url,
+            job_uuid,
+            reason or "no reason",
+        )
         job.check_now.set()
 
     # ---- running one job ------------------------------------------------------------------
@@ -418,13 +466,17 @@ class RunnerDaemon:
         heartbeat = asyncio.create_task(self._heartbeat(job), name=f"heartbeat {job.uuid}")
         started = time.monotonic()
         try:
-            job.work = asyncio.create_task(self._work(job, workdir, leases), name=f"work {job.uuid}")
+            job.work = asyncio.create_task(
+                self._work(job, workdir, leases), name=f"work {job.uuid}"
+            )
             try:
                 await job.work
             except asyncio.CancelledError:
                 current = asyncio.current_task()
                 if job.gone is not None and current is not None and not current.cancelling():
-                    log.warning("job %s is no longer ours (%s): its ffmpeg was killed", job.uuid, job.gone)
+                    log.warning(
+                        "job %s is no longer ours (%s): its ffmpeg was killed", job.uuid, job.gone
+                    )
                     return
                 raise
             except JobGoneError as exc:
@@ -436,7 +488,9 @@ class RunnerDaemon:
                 self._count_failure()
                 await self._report_error(job, exc)
             else:
-                log.info("completed %s job %s in %.1f s", job.type, job.uuid, time.monotonic() - started)
+                log.info(
+                    "completed %s job %s in %.1f s", job.type, job.uuid, time.monotonic() - started
+                )
                 self._count_success()
         finally:
             heartbeat.cancel()
@@ -463,7 +517,9 @@ class RunnerDaemon:
 
             path = await cache.acquire(
                 cache_key(link.registration.url, url),
-                lambda destination, reuse: link.client.download(url, token, job.job_token, destination, reuse=reuse, on_bytes=count),
+                lambda destination, reuse: link.client.download(
+                    url, token, job.job_token, destination, reuse=reuse, on_bytes=count
+                ),
             )
             leases.append(path)
             job.stage = "transcoding"
@@ -479,9 +535,20 @@ class RunnerDaemon:
                 job.transcode_started = time.monotonic()
             job.speed = stats.speed
 
-        files = await process_job(job.type, job.payload, workdir=workdir, fetch=fetch, on_progress=on_progress, ffmpeg=self.ffmpeg, on_stats=on_stats, kinds=self.kinds)
+        files = await process_job(
+            job.type,
+            job.payload,
+            workdir=workdir,
+            fetch=fetch,
+            on_progress=on_progress,
+            ffmpeg=self.ffmpeg,
+            on_stats=on_stats,
+            kinds=self.kinds,
+        )
         job.stage = "uploading"
-        await link.client.success(token, job.uuid, job.job_token, files, custom_uploads=custom_uploads_of(job.payload))
+        await link.client.success(
+            token, job.uuid, job.job_token, files, custom_uploads=custom_uploads_of(job.payload)
+        )
 
     async def _heartbeat(self, job: ActiveJob) -> None:
         """Send progress at once, then on change (≥ 2 s apart) and at least every interval."""
@@ -493,11 +560,21 @@ class RunnerDaemon:
             now = time.monotonic()
             forced = job.check_now.is_set()
             job.check_now.clear()
-            due = forced or last_sent is None or now - last_sent >= interval_s or (job.progress != last_value and now - last_sent >= min(interval_s, _MIN_UPDATE_GAP_S))
+            due = (
+                forced
+                or last_sent is None
+                or now - last_sent >= interval_s
+                or (
+                    job.progress != last_value
+                    and now - last_sent >= min(interval_s, _MIN_UPDATE_GAP_S)
+                )
+            )
             if due:
                 value = job.progress
                 try:
-                    await client.update(job.link.registration.runner_token, job.uuid, job.job_token, value)
+                    await client.update(
+                        job.link.registration.runner_token, job.uuid, job.job_token, value
+                    )
                 except JobGoneError as exc:
                     # Cancelled, re-queued or deleted on the instance: stop the work now rather
                     # than finishing something nobody will accept.
@@ -514,7 +591,9 @@ class RunnerDaemon:
     async def _report_error(self, job: ActiveJob, exc: BaseException) -> None:
         message = str(exc) or type(exc).__name__
         try:
-            await job.link.client.error(job.link.registration.runner_token, job.uuid, job.job_token, message)
+            await job.link.client.error(
+                job.link.registration.runner_token, job.uuid, job.job_token, message
+            )
         except JobGoneError:
             log.info("job %s was no longer ours when reporting its error", job.uuid)
         except (InstanceError, InstanceUnreachable) as report_exc:
@@ -527,12 +606,26 @@ class RunnerDaemon:
         if kind == "register":
             return await self._register(request)
         if kind == "unregister":
-            return await self._unregister(str(request.get("url", "")), str(request.get("runnerName", "")))
+            return await self._unregister(
+                str(request.get("url", "")), str(request.get("runnerName", ""))
+            )
         if kind == "list-registered":
-            return {"servers": [{"url": r.url, "runnerName": r.runner_name, "runnerDescription": r.runner_description} for r in (link.registration for link in self.links.values())]}
+            return {
+                "servers": [
+                    {
+                        "url": r.url,
+                        "runnerName": r.runner_name,
+                        "runnerDescription": r.runner_description,
+                    }
+                    for r in (link.registration for link in self.links.values())
+                ]
+            }
         if kind == "list-jobs":
             include = bool(request.get("includePayload", True))
-            return {"concurrency": self.config.concurrency, "processingJobs": [j.describe(include) for j in self.jobs.values()]}
+            return {
+                "concurrency": self.config.concurrency,
+                "processingJobs": [j.describe(include) for j in self.jobs.values()],
+            }
         if kind == "graceful-shutdown":
             self.request_drain()
             return {}
@@ -555,7 +648,9 @@ class RunnerDaemon:
         link = self.links.pop((url.rstrip("/"), runner_name), None)
         if link is not None:
             # Give its jobs back while the token still works.
-            await self._stop_jobs([j for j in self.jobs.values() if j.link is link], "Runner unregistered")
+            await self._stop_jobs(
+                [j for j in self.jobs.values() if j.link is link], "Runner unregistered"
+            )
             await link.stop()
         await unregister_instance(self.paths.config_file, url=url, runner_name=runner_name)
         self.config = RunnerConfig.load(self.paths.config_file)

@@ -47,7 +47,9 @@ class DaemonLock:
             handle.seek(0)
             pid = handle.read().strip() or "?"
             handle.close()
-            raise DaemonAlreadyRunning(f"a runner daemon is already running with this id (pid {pid}, lock {self.path})") from exc
+            raise DaemonAlreadyRunning(
+                f"a runner daemon is already running with this id (pid {pid}, lock {self.path})"
+            ) from exc
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -75,7 +77,9 @@ class IpcServer:
         # Only reached with the daemon lock held: a socket file left here is stale.
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.unlink(missing_ok=True)
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=_MAX_REQUEST_BYTES)
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=str(self.path), limit=_MAX_REQUEST_BYTES
+        )
         os.chmod(self.path, 0o600)  # runner tokens pass through here
 
     async def stop(self) -> None:
@@ -116,7 +120,9 @@ async def ipc_request(path: Path, request: dict[str, Any], timeout_s: float = 60
         RuntimeError: the daemon answered with an error.
     """
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path), limit=16 * 1024 * 1024), timeout=5)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(path), limit=16 * 1024 * 1024), timeout=5
+        )
     except (FileNotFoundError, ConnectionRefusedError, TimeoutError) as exc:
         raise DaemonNotRunning() from exc
     try:

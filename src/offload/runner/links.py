@@ -45,7 +45,9 @@ class InstanceLink:
         self._closing = False
         # socket.io reconnects by itself once connected: 1 s growing to 5 s, like the official
         # runner. Our signal handlers, not socket.io's, decide what Ctrl-C does.
-        self.sio = socketio.AsyncClient(reconnection=True, reconnection_delay=1, reconnection_delay_max=5, handle_sigint=False)
+        self.sio = socketio.AsyncClient(
+            reconnection=True, reconnection_delay=1, reconnection_delay_max=5, handle_sigint=False
+        )
         self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
         self.sio.on("available-jobs", self._on_available_jobs, namespace=NAMESPACE)
@@ -74,7 +76,12 @@ class InstanceLink:
             "!!! %s does not know the runner token of %r (%s). The registration is KEPT in the config; "
             "if this runner was deleted on the instance, run `offload runner unregister --url %s --runner-name %s` "
             "and register again. Retrying in %.0f s.",
-            url, name, exc.code or exc.status, url, name, REJECTED_RETRY_S,
+            url,
+            name,
+            exc.code or exc.status,
+            url,
+            name,
+            REJECTED_RETRY_S,
         )
 
     def accepted(self) -> None:
@@ -84,7 +91,9 @@ class InstanceLink:
         self._rejected_at = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._connect_forever(), name=f"socket {self.registration.url}")
+        self._task = asyncio.create_task(
+            self._connect_forever(), name=f"socket {self.registration.url}"
+        )
 
     async def stop(self) -> None:
         self._closing = True
@@ -110,7 +119,12 @@ class InstanceLink:
                 )
                 return
             except socketio.exceptions.ConnectionError as exc:
-                log.warning("socket to %s failed (%s); retrying in %.0f s (jobs are still polled)", self.registration.url, exc, delay_s)
+                log.warning(
+                    "socket to %s failed (%s); retrying in %.0f s (jobs are still polled)",
+                    self.registration.url,
+                    exc,
+                    delay_s,
+                )
             await asyncio.sleep(delay_s)
             delay_s = min(_SOCKET_RETRY_MAX_S, delay_s * 2)
 
@@ -123,7 +137,9 @@ class InstanceLink:
         self.socket_connected = False
         if self._closing:
             return
-        log.warning("socket to %s lost; socket.io reconnects, polling continues", self.registration.url)
+        log.warning(
+            "socket to %s lost; socket.io reconnects, polling continues", self.registration.url
+        )
 
     async def _on_available_jobs(self, *args: object) -> None:
         self._wake()

@@ -45,11 +45,17 @@ def next_hop(current: Hop, status: int, location: str | None, hops_so_far: int) 
     if not location:
         raise RedirectError(f"HTTP {status} from {_shown(current.url)} without a Location")
     if hops_so_far >= MAX_REDIRECTS:
-        raise RedirectError(f"more than {MAX_REDIRECTS} redirects, the last from {_shown(current.url)}")
+        raise RedirectError(
+            f"more than {MAX_REDIRECTS} redirects, the last from {_shown(current.url)}"
+        )
     target = current.url.join(location)
     if target.scheme not in _SCHEMES:
-        raise RedirectError(f"redirect from {_shown(current.url)} to a {target.scheme}: URL, not followed")
-    keeps_tokens = current.with_tokens and status in _KEEPS_METHOD and _origin(target) == _origin(current.url)
+        raise RedirectError(
+            f"redirect from {_shown(current.url)} to a {target.scheme}: URL, not followed"
+        )
+    keeps_tokens = (
+        current.with_tokens and status in _KEEPS_METHOD and _origin(target) == _origin(current.url)
+    )
     return Hop(target, with_tokens=keeps_tokens)
 
 

@@ -22,7 +22,14 @@ def validate_url(url: str) -> str:
     return url.rstrip("/")
 
 
-async def register_instance(config_file: Path, *, url: str, registration_token: str, runner_name: str, runner_description: str | None) -> RegisteredInstance:
+async def register_instance(
+    config_file: Path,
+    *,
+    url: str,
+    registration_token: str,
+    runner_name: str,
+    runner_description: str | None,
+) -> RegisteredInstance:
     """Register on the instance and record the runner token in `config_file`."""
     url = validate_url(url)
     if not runner_name:
@@ -32,7 +39,9 @@ async def register_instance(config_file: Path, *, url: str, registration_token: 
         raise ConfigError(f"{runner_name!r} is already registered on {url}")
     async with InstanceClient(url) as client:
         answer = await client.register(registration_token, runner_name, runner_description)
-    registration = RegisteredInstance(url, str(answer["runnerToken"]), runner_name, runner_description)
+    registration = RegisteredInstance(
+        url, str(answer["runnerToken"]), runner_name, runner_description
+    )
     # Re-read just before writing: keep edits made while the HTTP call ran.
     config = RunnerConfig.load(config_file)
     config.add_instance(registration)
@@ -52,7 +61,9 @@ async def unregister_instance(config_file: Path, *, url: str, runner_name: str) 
         async with InstanceClient(url) as client:
             await client.unregister(registration.runner_token)
     except (InstanceError, InstanceUnreachable) as exc:
-        log.warning("the instance did not confirm the unregistration (%s); removing it locally anyway", exc)
+        log.warning(
+            "the instance did not confirm the unregistration (%s); removing it locally anyway", exc
+        )
     config = RunnerConfig.load(config_file)
     config.remove_instance(url, runner_name)
     config.save()

@@ -16,7 +16,9 @@ def free_slots(concurrency: int, running: Counter[str]) -> int:
     return max(0, concurrency - sum(running.values()))
 
 
-def can_take(job_type: str, running: Counter[str], concurrency: int, type_limits: Mapping[str, int]) -> bool:
+def can_take(
+    job_type: str, running: Counter[str], concurrency: int, type_limits: Mapping[str, int]
+) -> bool:
     """Whether a job of `job_type` fits: under the global limit, and under its type's own limit
     when one is configured (a type limited to 0 is never taken)."""
     if free_slots(concurrency, running) == 0:

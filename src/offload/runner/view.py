@@ -50,7 +50,9 @@ def setup_logging(*, verbose: bool, log_format: str, console: Console | None) ->
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
     elif console is not None:
-        handler = RichHandler(console=console, show_path=False, rich_tracebacks=False, log_time_format="[%X]")
+        handler = RichHandler(
+            console=console, show_path=False, rich_tracebacks=False, log_time_format="[%X]"
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler()
@@ -76,14 +78,24 @@ def format_duration(seconds: float | None) -> str:
 
 def jobs_table(daemon: RunnerDaemon) -> Group:
     """The live view: one row per running job, then the instances."""
-    table = Table(title=f"offload runner — {len(daemon.jobs)}/{daemon.config.concurrency} jobs", expand=True, title_justify="left")
+    table = Table(
+        title=f"offload runner — {len(daemon.jobs)}/{daemon.config.concurrency} jobs",
+        expand=True,
+        title_justify="left",
+    )
     for column in ("Instance", "Job", "Type", "Stage", "Progress", "Speed", "ETA", "Elapsed"):
         table.add_column(column, no_wrap=True)
     now = datetime.now(UTC)
     for job in list(daemon.jobs.values()):
         progress = Table.grid(padding=(0, 1))
-        progress.add_row(ProgressBar(total=100, completed=job.progress, width=20), Text(f"{job.progress:3d} %"))
-        stage = job.stage if job.stage != "downloading" else f"downloading {job.downloaded_bytes / 1e6:.1f} MB"
+        progress.add_row(
+            ProgressBar(total=100, completed=job.progress, width=20), Text(f"{job.progress:3d} %")
+        )
+        stage = (
+            job.stage
+            if job.stage != "downloading"
+            else f"downloading {job.downloaded_bytes / 1e6:.1f} MB"
+        )
         table.add_row(
             job.link.registration.url,
             job.uuid[:8],
@@ -94,11 +106,20 @@ def jobs_table(daemon: RunnerDaemon) -> Group:
             format_duration(job.eta_s),
             format_duration((now - job.started_at).total_seconds()),
         )
-    state = "stopping" if daemon.stopping else "draining (graceful shutdown)" if daemon.draining else "taking jobs"
-    links = ", ".join(
-        f"{url} ({name}{'' if link.socket_connected else ', socket down'}{', TOKEN REFUSED' if link.rejected else ''})"
-        for (url, name), link in daemon.links.items()
-    ) or "no instance registered"
+    state = (
+        "stopping"
+        if daemon.stopping
+        else "draining (graceful shutdown)"
+        if daemon.draining
+        else "taking jobs"
+    )
+    links = (
+        ", ".join(
+            f"{url} ({name}{'' if link.socket_connected else ', socket down'}{', TOKEN REFUSED' if link.rejected else ''})"
+            for (url, name), link in daemon.links.items()
+        )
+        or "no instance registered"
+    )
     return Group(table, Text(f"{state} · {links}", style="dim"))
 
 

@@ -15,16 +15,24 @@ __all__ = ["AccountRepository", "ConfigRepository"]
 
 class AccountRepository:
     async def get_user_by_name(self, conn: AsyncConnection, username: str) -> dict[str, Any] | None:
-        row = (await conn.execute(sa.select(users).where(sa.func.lower(users.c.username) == username.lower()))).first()
+        row = (
+            await conn.execute(
+                sa.select(users).where(sa.func.lower(users.c.username) == username.lower())
+            )
+        ).first()
         return dict(row._mapping) if row else None
 
     async def get_user(self, conn: AsyncConnection, user_id: int) -> dict[str, Any] | None:
         row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
         return dict(row._mapping) if row else None
 
-    async def list_users(self, conn: AsyncConnection, start: int, count: int) -> tuple[int, list[dict[str, Any]]]:
+    async def list_users(
+        self, conn: AsyncConnection, start: int, count: int
+    ) -> tuple[int, list[dict[str, Any]]]:
         total = (await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one()
-        rows = (await conn.execute(sa.select(users).order_by(users.c.id).offset(start).limit(count))).all()
+        rows = (
+            await conn.execute(sa.select(users).order_by(users.c.id).offset(start).limit(count))
+        ).all()
         return int(total), [dict(r._mapping) for r in rows]
 
     async def insert_user(
@@ -57,22 +65,38 @@ class AccountRepository:
         ).one()
         return dict(row._mapping)
 
-    async def video_quota(self, conn: AsyncConnection, user_id: int, *, lock: bool = False) -> tuple[int | None, int | None] | None:
+    async def video_quota(
+        self, conn: AsyncConnection, user_id: int, *, lock: bool = False
+    ) -> tuple[int | None, int | None] | None:
         """The user's (`video_quota`, `video_quota_daily`), None each for the default.
 
         With `lock`, the row is held until the transaction ends (PostgreSQL): one user's
         uploads then take their last quota check one at a time. SQLite has one writer anyway.
         """
-        query = sa.select(users.c.video_quota, users.c.video_quota_daily).where(users.c.id == user_id)
+        query = sa.select(users.c.video_quota, users.c.video_quota_daily).where(
+            users.c.id == user_id
+        )
         if lock and conn.dialect.name != "sqlite":
             query = query.with_for_update()
         row = (await conn.execute(query)).first()
         return (row.video_quota, row.video_quota_daily) if row else None
 
     async def set_password(self, conn: AsyncConnection, user_id: int, password_hash: str) -> None:
-        await conn.execute(sa.update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+        await conn.execute(
+            sa.update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+        )
 
-    async def insert_token(self, conn: AsyncConnection, *, access_digest: str, refresh_digest: str, user_id: int, access_expires_at: datetime, refresh_expires_at: datetime, now: datetime) -> None:
+    async def insert_token(
+        self,
+        conn: AsyncConnection,
+        *,
+        access_digest: str,
+        refresh_digest: str,
+        user_id: int,
+        access_expires_at: datetime,
+        refresh_expires_at: datetime,
+        now: datetime,
+    ) -> None:
         await conn.execute(
             sa.insert(oauth_tokens).values(
                 access_digest=access_digest,
@@ -84,7 +108,9 @@ class AccountRepository:
             )
         )
 
-    async def find_by_access(self, conn: AsyncConnection, access_digest: str) -> dict[str, Any] | None:
+    async def find_by_access(
+        self, conn: AsyncConnection, access_digest: str
+    ) -> dict[str, Any] | None:
         row = (
             await conn.execute(
                 sa.select(oauth_tokens.c.access_expires_at, users)
@@ -94,19 +120,26 @@ class AccountRepository:
         ).first()
         return dict(row._mapping) if row else None
 
-    async def take_refresh(self, conn: AsyncConnection, refresh_digest: str, now: datetime) -> int | None:
+    async def take_refresh(
+        self, conn: AsyncConnection, refresh_digest: str, now: datetime
+    ) -> int | None:
         """Consume a refresh token (one use): returns its user id if it was valid."""
         row = (
             await conn.execute(
                 sa.delete(oauth_tokens)
-                .where(oauth_tokens.c.refresh_digest == refresh_digest, oauth_tokens.c.refresh_expires_at > now)
+                .where(
+                    oauth_tokens.c.refresh_digest == refresh_digest,
+                    oauth_tokens.c.refresh_expires_at > now,
+                )
                 .returning(oauth_tokens.c.user_id)
             )
         ).first()
         return row.user_id if row else None
 
     async def revoke_access(self, conn: AsyncConnection, access_digest: str) -> None:
-        await conn.execute(sa.delete(oauth_tokens).where(oauth_tokens.c.access_digest == access_digest))
+        await conn.execute(
+            sa.delete(oauth_tokens).where(oauth_tokens.c.access_digest == access_digest)
+        )
 
     async def purge_expired(self, conn: AsyncConnection, now: datetime) -> None:
         await conn.execute(sa.delete(oauth_tokens).where(oauth_tokens.c.refresh_expires_at <= now))
@@ -114,10 +147,16 @@ class AccountRepository:
 
 class ConfigRepository:
     async def get(self, conn: AsyncConnection, key: str) -> Any | None:
-        row = (await conn.execute(sa.select(instance_config.c.value).where(instance_config.c.key == key))).first()
+        row = (
+            await conn.execute(
+                sa.select(instance_config.c.value).where(instance_config.c.key == key)
+            )
+        ).first()
         return row.value if row else None
 
     async def put(self, conn: AsyncConnection, key: str, value: Any) -> None:
-        updated = await conn.execute(sa.update(instance_config).where(instance_config.c.key == key).values(value=value))
+        updated = await conn.execute(
+            sa.update(instance_config).where(instance_config.c.key == key).values(value=value)
+        )
         if updated.rowcount == 0:
             await conn.execute(sa.insert(instance_config).values(key=key, value=value))

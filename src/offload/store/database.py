@@ -63,11 +63,17 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(current, sa.exc.TimeoutError):  # no pooled connection came free in time
             return True
-        if isinstance(current, sa.exc.OperationalError) and any(m in str(current.orig) for m in _SQLITE_BUSY):
+        if isinstance(current, sa.exc.OperationalError) and any(
+            m in str(current.orig) for m in _SQLITE_BUSY
+        ):
             return True
         if isinstance(current, (ConnectionError, *_PG_UNAVAILABLE)):
             return True
-        current = current.orig if isinstance(current, sa.exc.DBAPIError) and current.orig is not None else current.__cause__
+        current = (
+            current.orig
+            if isinstance(current, sa.exc.DBAPIError) and current.orig is not None
+            else current.__cause__
+        )
     return False
 
 
@@ -98,7 +104,9 @@ class Database:
     are pinged as they leave the pool, so the ones the outage killed are replaced.
     """
 
-    def __init__(self, url: str, *, echo: bool = False, sqlite_busy_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, sqlite_busy_timeout_s: float = 30.0
+    ) -> None:
         self.url = url
         self.dialect = sa.engine.make_url(url).get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
@@ -109,7 +117,13 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             busy_timeout_ms = int(sqlite_busy_timeout_s * 1000)
-            sa.event.listen(self.engine.sync_engine, "connect", lambda dbapi_connection, _record: _sqlite_on_connect(dbapi_connection, busy_timeout_ms))
+            sa.event.listen(
+                self.engine.sync_engine,
+                "connect",
+                lambda dbapi_connection, _record: _sqlite_on_connect(
+                    dbapi_connection, busy_timeout_ms
+                ),
+            )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @property
@@ -144,7 +158,9 @@ class Database:
             if not self.is_sqlite:
                 # Processes starting together on one database migrate one after the other;
                 # the lock goes with the transaction.
-                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
             await conn.run_sync(_upgrade_head)
 
     async def dispose(self) -> None:

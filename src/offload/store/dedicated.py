@@ -43,7 +43,9 @@ class DedicatedConnection:
     """One supervised asyncpg connection; `on_connect` prepares each new one (and may raise to
     have it closed and the connection tried again after the back-off)."""
 
-    def __init__(self, dsn: str, on_connect: Callable[[asyncpg.Connection], Awaitable[None]], *, name: str) -> None:
+    def __init__(
+        self, dsn: str, on_connect: Callable[[asyncpg.Connection], Awaitable[None]], *, name: str
+    ) -> None:
         self._dsn = dsn
         self._on_connect = on_connect
         self.name = name
@@ -112,7 +114,12 @@ class DedicatedConnection:
             except Exception as exc:  # whatever failed, the supervisor must go on trying
                 delay = RECONNECT_DELAYS_S[min(attempt, len(RECONNECT_DELAYS_S) - 1)]
                 if attempt % 30 == 0:  # the first failure, then about every half minute
-                    log.warning("%s: cannot connect (%s); retrying every %.1f s at most", self.name, exc, RECONNECT_DELAYS_S[-1])
+                    log.warning(
+                        "%s: cannot connect (%s); retrying every %.1f s at most",
+                        self.name,
+                        exc,
+                        RECONNECT_DELAYS_S[-1],
+                    )
                 attempt += 1
                 self._first_attempt.set()
                 await asyncio.sleep(delay)

@@ -65,14 +65,21 @@ class PgFanout:
     async def revoke(self, runner_id: int, job_uuid: str, reason: str) -> None:
         """The job service's `on_revoked`: the runner's sockets, wherever they are connected."""
         await self._local_revoke(runner_id, job_uuid, reason)
-        message = {"from": self.process_id, "runnerId": runner_id, "jobUUID": job_uuid, "reason": reason}
+        message = {
+            "from": self.process_id,
+            "runnerId": runner_id,
+            "jobUUID": job_uuid,
+            "reason": reason,
+        }
         await self._notify(REVOKED_CHANNEL, json.dumps(message))
 
     async def _notify(self, channel: str, payload: str) -> None:
         # While reconnecting this sends nothing: runners on other processes fall back on
         # polling and updates.
         try:
-            await self._listener.run(lambda conn: conn.execute("SELECT pg_notify($1, $2)", channel, payload))
+            await self._listener.run(
+                lambda conn: conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+            )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("NOTIFY %s failed: %s", channel, exc)
 
@@ -98,7 +105,9 @@ class PgFanout:
             message = json.loads(payload)
             if message["from"] == self.process_id:
                 return
-            push = self._local_revoke(int(message["runnerId"]), str(message["jobUUID"]), str(message["reason"]))
+            push = self._local_revoke(
+                int(message["runnerId"]), str(message["jobUUID"]), str(message["reason"])
+            )
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed %s notification: %r", REVOKED_CHANNEL, payload[:200])
             return

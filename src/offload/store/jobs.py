@@ -98,7 +98,9 @@ class JobRepository:
 
     # ---- creation -------------------------------------------------------------------------
 
-    async def insert_many(self, conn: AsyncConnection, specs: Sequence[JobSpec], uuids: Sequence[str], now: datetime) -> list[Job]:
+    async def insert_many(
+        self, conn: AsyncConnection, specs: Sequence[JobSpec], uuids: Sequence[str], now: datetime
+    ) -> list[Job]:
         """Insert a batch of jobs; `spec.parent` indexes into the same batch."""
         created: list[Job] = []
         for spec, job_uuid in zip(specs, uuids, strict=True):
@@ -147,7 +149,9 @@ class JobRepository:
         rows = (await conn.execute(sa.select(_j).where(_j.c.id.in_(ids)))).all()
         return {r.id: row_to_job(r) for r in rows}
 
-    async def list_available(self, conn: AsyncConnection, types: Sequence[str] | None, now: datetime, limit: int = 10) -> list[Job]:
+    async def list_available(
+        self, conn: AsyncConnection, types: Sequence[str] | None, now: datetime, limit: int = 10
+    ) -> list[Job]:
         query = sa.select(_j).where(_j.c.state == int(JobState.PENDING), on_offer(now), _REMOTE)
         if types is not None:
             # An empty list matches nothing, as PeerTube's empty SQL IN list does.
@@ -155,7 +159,14 @@ class JobRepository:
         query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit)
         return [row_to_job(r) for r in (await conn.execute(query)).all()]
 
-    async def lock_available(self, conn: AsyncConnection, types: Sequence[str] | None, limit: int, now: datetime, max_resolution: int | None = None) -> list[int]:
+    async def lock_available(
+        self,
+        conn: AsyncConnection,
+        types: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        max_resolution: int | None = None,
+    ) -> list[int]:
         """Ids of the best PENDING jobs on offer to remote runners (producing at most
         `max_resolution`, when given), locked for this transaction.
 
@@ -163,16 +174,28 @@ class JobRepository:
         instead of queueing on the same rows; SQLite needs no lock (one writer at a time).
         """
         query = sa.select(_j.c.id).where(*_claimable(types, now, max_resolution))
-        query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit).with_for_update(skip_locked=True, of=_j)
+        query = (
+            query.order_by(_j.c.priority.asc(), _j.c.id.asc())
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=_j)
+        )
         return [row.id for row in (await conn.execute(query)).all()]
 
-    async def any_claimable(self, conn: AsyncConnection, types: Sequence[str] | None, now: datetime, max_resolution: int | None = None) -> bool:
+    async def any_claimable(
+        self,
+        conn: AsyncConnection,
+        types: Sequence[str] | None,
+        now: datetime,
+        max_resolution: int | None = None,
+    ) -> bool:
         """Whether `lock_available` would find a job, by a plain read that locks nothing."""
         query = sa.select(_j.c.id).where(*_claimable(types, now, max_resolution)).limit(1)
         return (await conn.execute(query)).first() is not None
 
     async def list_children(self, conn: AsyncConnection, parent_id: int) -> list[Job]:
-        rows = (await conn.execute(sa.select(_j).where(_j.c.parent_id == parent_id).order_by(_j.c.id))).all()
+        rows = (
+            await conn.execute(sa.select(_j).where(_j.c.parent_id == parent_id).order_by(_j.c.id))
+        ).all()
         return [row_to_job(r) for r in rows]
 
     async def list_for_admin(self, conn: AsyncConnection, q: JobListQuery) -> tuple[int, list[Job]]:
@@ -195,7 +218,9 @@ class JobRepository:
             conditions.append(_j.c.type.in_(list(q.types)))
         if conditions:
             base = base.where(*conditions)
-        total = (await conn.execute(sa.select(sa.func.count()).select_from(base.subquery()))).scalar_one()
+        total = (
+            await conn.execute(sa.select(sa.func.count()).select_from(base.subquery()))
+        ).scalar_one()
         descending = q.sort.startswith("-")
         column = _SORT_COLUMNS[q.sort.lstrip("-")]
         order = column.desc() if descending else column.asc()
@@ -203,7 +228,9 @@ class JobRepository:
         rows = (await conn.execute(base.order_by(order, tie).offset(q.start).limit(q.count))).all()
         return total, [row_to_job(r) for r in rows]
 
-    async def list_stalled(self, conn: AsyncConnection, job_types: Sequence[str], older_than: datetime) -> list[Job]:
+    async def list_stalled(
+        self, conn: AsyncConnection, job_types: Sequence[str], older_than: datetime
+    ) -> list[Job]:
         rows = (
             await conn.execute(
                 sa.select(_j).where(
@@ -215,13 +242,17 @@ class JobRepository:
         ).all()
         return [row_to_job(r) for r in rows]
 
-    async def list_in_state(self, conn: AsyncConnection, state: JobState, updated_before: datetime | None = None) -> list[Job]:
+    async def list_in_state(
+        self, conn: AsyncConnection, state: JobState, updated_before: datetime | None = None
+    ) -> list[Job]:
         query = sa.select(_j).where(_j.c.state == int(state))
         if updated_before is not None:
             query = query.where(_j.c.updated_at < updated_before)
         return [row_to_job(r) for r in (await conn.execute(query)).all()]
 
-    async def list_orphaned_completions(self, conn: AsyncConnection, live_processes: Iterable[str]) -> list[Job]:
+    async def list_orphaned_completions(
+        self, conn: AsyncConnection, live_processes: Iterable[str]
+    ) -> list[Job]:
         """COMPLETING jobs whose completing process is not among `live_processes`."""
         owner = _j.c.completing_by
         query = sa.select(_j).where(
@@ -231,21 +262,41 @@ class JobRepository:
         return [row_to_job(r) for r in (await conn.execute(query)).all()]
 
     async def counts_by_state(self, conn: AsyncConnection) -> dict[JobState, int]:
-        rows = (await conn.execute(sa.select(_j.c.state, sa.func.count()).group_by(_j.c.state))).all()
+        rows = (
+            await conn.execute(sa.select(_j.c.state, sa.func.count()).group_by(_j.c.state))
+        ).all()
         return {JobState(state): n for state, n in rows}
 
     # ---- transitions (one conditional UPDATE each) -----------------------------------------
 
-    async def _update(self, conn: AsyncConnection, where: list[Any], values: dict[str, Any]) -> Job | None:
-        row = (await conn.execute(sa.update(_j).where(*where).values(**values).returning(*_j.c))).first()
+    async def _update(
+        self, conn: AsyncConnection, where: list[Any], values: dict[str, Any]
+    ) -> Job | None:
+        row = (
+            await conn.execute(sa.update(_j).where(*where).values(**values).returning(*_j.c))
+        ).first()
         return row_to_job(row) if row else None
 
-    async def accept(self, conn: AsyncConnection, job_id: int, runner_id: int | None, token_digest: str, now: datetime, *, local: bool = False) -> Job | None:
+    async def accept(
+        self,
+        conn: AsyncConnection,
+        job_id: int,
+        runner_id: int | None,
+        token_digest: str,
+        now: datetime,
+        *,
+        local: bool = False,
+    ) -> Job | None:
         """PENDING → PROCESSING, for one runner (or a local worker), with a fresh job token and
         attempt number. A job still backing off is not taken: it is not on offer yet."""
         return await self._update(
             conn,
-            [_j.c.id == job_id, _j.c.state == int(JobState.PENDING), on_offer(now), *([] if local else [_REMOTE])],
+            [
+                _j.c.id == job_id,
+                _j.c.state == int(JobState.PENDING),
+                on_offer(now),
+                *([] if local else [_REMOTE]),
+            ],
             dict(
                 state=int(JobState.PROCESSING),
                 not_before=None,
@@ -258,14 +309,27 @@ class JobRepository:
             ),
         )
 
-    async def touch(self, conn: AsyncConnection, job: Job, progress: int | None, now: datetime) -> Job | None:
+    async def touch(
+        self, conn: AsyncConnection, job: Job, progress: int | None, now: datetime
+    ) -> Job | None:
         """Heartbeat of a PROCESSING job: bump `updated_at`, store a truthy progress."""
         values: dict[str, Any] = {"updated_at": now}
         if progress:
             values["progress"] = progress
         return await self._update(conn, self._lease(job, JobState.PROCESSING), values)
 
-    async def requeue(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, now: datetime, *, fence_token: bool = True, idle_since: datetime | None = None, not_before: datetime | None = None) -> Job | None:
+    async def requeue(
+        self,
+        conn: AsyncConnection,
+        job: Job,
+        expected: JobState,
+        failures: int,
+        now: datetime,
+        *,
+        fence_token: bool = True,
+        idle_since: datetime | None = None,
+        not_before: datetime | None = None,
+    ) -> Job | None:
         """PROCESSING/COMPLETING → PENDING: the lease is dropped and the job is offered again,
         from `not_before` on when it backs off.
 
@@ -287,7 +351,18 @@ class JobRepository:
             ),
         )
 
-    async def fail(self, conn: AsyncConnection, job: Job, expected: JobState, failures: int, message: str, now: datetime, *, fence_token: bool = True, idle_since: datetime | None = None) -> Job | None:
+    async def fail(
+        self,
+        conn: AsyncConnection,
+        job: Job,
+        expected: JobState,
+        failures: int,
+        message: str,
+        now: datetime,
+        *,
+        fence_token: bool = True,
+        idle_since: datetime | None = None,
+    ) -> Job | None:
         """PROCESSING/COMPLETING → ERRORED, for good (`idle_since` as for `requeue`)."""
         return await self._update(
             conn,
@@ -304,24 +379,43 @@ class JobRepository:
             ),
         )
 
-    async def start_completing(self, conn: AsyncConnection, job: Job, process_id: str, now: datetime) -> Job | None:
+    async def start_completing(
+        self, conn: AsyncConnection, job: Job, process_id: str, now: datetime
+    ) -> Job | None:
         """PROCESSING → COMPLETING when a runner posts success, owned by the instance process
         `process_id` that runs the completion; the token stays valid."""
         return await self._update(
             conn,
             self._lease(job, JobState.PROCESSING),
-            dict(state=int(JobState.COMPLETING), progress=None, completing_by=process_id, updated_at=now),
+            dict(
+                state=int(JobState.COMPLETING),
+                progress=None,
+                completing_by=process_id,
+                updated_at=now,
+            ),
         )
 
     async def complete(self, conn: AsyncConnection, job: Job, now: datetime) -> Job | None:
         """COMPLETING → COMPLETED for the attempt that started completing."""
         return await self._update(
             conn,
-            [_j.c.id == job.id, _j.c.state == int(JobState.COMPLETING), _j.c.attempt == job.attempt],
-            dict(state=int(JobState.COMPLETED), progress=None, completing_by=None, finished_at=now, updated_at=now),
+            [
+                _j.c.id == job.id,
+                _j.c.state == int(JobState.COMPLETING),
+                _j.c.attempt == job.attempt,
+            ],
+            dict(
+                state=int(JobState.COMPLETED),
+                progress=None,
+                completing_by=None,
+                finished_at=now,
+                updated_at=now,
+            ),
         )
 
-    async def cancel(self, conn: AsyncConnection, job_uuid: str, cancellable: Iterable[JobState], now: datetime) -> Job | None:
+    async def cancel(
+        self, conn: AsyncConnection, job_uuid: str, cancellable: Iterable[JobState], now: datetime
+    ) -> Job | None:
         """→ CANCELLED from any of the `cancellable` states; `runner_id` and `attempt` stay, so
         the caller knows whose attempt it ended."""
         return await self._update(
@@ -336,19 +430,30 @@ class JobRepository:
             ),
         )
 
-    async def promote_children(self, conn: AsyncConnection, parent_id: int, now: datetime) -> list[Job]:
+    async def promote_children(
+        self, conn: AsyncConnection, parent_id: int, now: datetime
+    ) -> list[Job]:
         """WAITING children of a finished job → PENDING (PeerTube promotes every child; we do not)."""
         rows = (
             await conn.execute(
                 sa.update(_j)
-                .where(_j.c.parent_id == parent_id, _j.c.state == int(JobState.WAITING_FOR_PARENT_JOB))
+                .where(
+                    _j.c.parent_id == parent_id, _j.c.state == int(JobState.WAITING_FOR_PARENT_JOB)
+                )
                 .values(state=int(JobState.PENDING), updated_at=now)
                 .returning(*_j.c)
             )
         ).all()
         return [row_to_job(r) for r in rows]
 
-    async def fail_descendants(self, conn: AsyncConnection, parent_id: int, state: JobState, message: str | None, now: datetime) -> list[Job]:
+    async def fail_descendants(
+        self,
+        conn: AsyncConnection,
+        parent_id: int,
+        state: JobState,
+        message: str | None,
+        now: datetime,
+    ) -> list[Job]:
         """Every WAITING descendant of a job → PARENT_ERRORED / PARENT_CANCELLED."""
         changed: list[Job] = []
         frontier = [parent_id]
@@ -356,8 +461,17 @@ class JobRepository:
             rows = (
                 await conn.execute(
                     sa.update(_j)
-                    .where(_j.c.parent_id.in_(frontier), _j.c.state == int(JobState.WAITING_FOR_PARENT_JOB))
-                    .values(state=int(state), error=message, job_token_digest=None, finished_at=now, updated_at=now)
+                    .where(
+                        _j.c.parent_id.in_(frontier),
+                        _j.c.state == int(JobState.WAITING_FOR_PARENT_JOB),
+                    )
+                    .values(
+                        state=int(state),
+                        error=message,
+                        job_token_digest=None,
+                        finished_at=now,
+                        updated_at=now,
+                    )
                     .returning(*_j.c)
                 )
             ).all()
@@ -371,11 +485,17 @@ class JobRepository:
         return result.rowcount > 0
 
     @classmethod
-    def _failing(cls, job: Job, expected: JobState, fence_token: bool, idle_since: datetime | None) -> list[Any]:
+    def _failing(
+        cls, job: Job, expected: JobState, fence_token: bool, idle_since: datetime | None
+    ) -> list[Any]:
         """The WHERE of a failure: the attempt that failed, still in `expected`. A completion
         failing is fenced by the attempt number (its runner's token is done with). The watchdog
         adds its cutoff: a heartbeat after its read makes the job no longer stalled."""
-        where = cls._lease(job, expected) if fence_token else [_j.c.id == job.id, _j.c.state == int(expected), _j.c.attempt == job.attempt]
+        where = (
+            cls._lease(job, expected)
+            if fence_token
+            else [_j.c.id == job.id, _j.c.state == int(expected), _j.c.attempt == job.attempt]
+        )
         if idle_since is not None:
             where.append(_j.c.updated_at < idle_since)
         return where
@@ -392,35 +512,65 @@ class JobRepository:
 
     # ---- attempt history ------------------------------------------------------------------
 
-    async def open_attempt(self, conn: AsyncConnection, job: Job, runner_id: int | None, runner_name: str | None, now: datetime) -> None:
+    async def open_attempt(
+        self,
+        conn: AsyncConnection,
+        job: Job,
+        runner_id: int | None,
+        runner_name: str | None,
+        now: datetime,
+    ) -> None:
         await conn.execute(
             sa.insert(job_attempts).values(
-                job_id=job.id, attempt=job.attempt, runner_id=runner_id, runner_name=runner_name, started_at=now
+                job_id=job.id,
+                attempt=job.attempt,
+                runner_id=runner_id,
+                runner_name=runner_name,
+                started_at=now,
             )
         )
 
-    async def close_attempt(self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime) -> bool:
+    async def close_attempt(
+        self, conn: AsyncConnection, job: Job, outcome: str, message: str | None, now: datetime
+    ) -> bool:
         """End the job's current attempt if it is still open; False when there was none."""
         result = await conn.execute(
             sa.update(job_attempts)
-            .where(job_attempts.c.job_id == job.id, job_attempts.c.attempt == job.attempt, job_attempts.c.ended_at.is_(None))
+            .where(
+                job_attempts.c.job_id == job.id,
+                job_attempts.c.attempt == job.attempt,
+                job_attempts.c.ended_at.is_(None),
+            )
             .values(ended_at=now, outcome=outcome, message=message[:5000] if message else None)
         )
         return result.rowcount > 0
 
-    async def prune_attempts(self, conn: AsyncConnection, ended_before: datetime, limit: int) -> int:
+    async def prune_attempts(
+        self, conn: AsyncConnection, ended_before: datetime, limit: int
+    ) -> int:
         """Delete up to `limit` attempts of finished jobs that ended before `ended_before`,
         oldest first; returns how many went."""
         a = job_attempts
-        finished = sa.exists().where(_j.c.id == a.c.job_id, _j.c.state.in_([int(s) for s in TERMINAL_STATES]))
-        batch = sa.select(a.c.id).where(a.c.ended_at < ended_before, finished).order_by(a.c.ended_at).limit(limit)
+        finished = sa.exists().where(
+            _j.c.id == a.c.job_id, _j.c.state.in_([int(s) for s in TERMINAL_STATES])
+        )
+        batch = (
+            sa.select(a.c.id)
+            .where(a.c.ended_at < ended_before, finished)
+            .order_by(a.c.ended_at)
+            .limit(limit)
+        )
         result = await conn.execute(sa.delete(a).where(a.c.id.in_(batch.scalar_subquery())))
         return result.rowcount
 
     async def list_attempts(self, conn: AsyncConnection, job_id: int) -> list[JobAttempt]:
         columns = [getattr(job_attempts.c, name) for name in JobAttempt.__slots__]
         rows = (
-            await conn.execute(sa.select(*columns).where(job_attempts.c.job_id == job_id).order_by(job_attempts.c.attempt))
+            await conn.execute(
+                sa.select(*columns)
+                .where(job_attempts.c.job_id == job_id)
+                .order_by(job_attempts.c.attempt)
+            )
         ).all()
         return [JobAttempt(**r._mapping) for r in rows]
 

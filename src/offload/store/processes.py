@@ -35,9 +35,13 @@ def liveness_key(process_id: str) -> int:
 
 
 class ProcessRepository:
-    async def register(self, conn: AsyncConnection, process_id: str, host: str, pid: int, now: datetime) -> None:
+    async def register(
+        self, conn: AsyncConnection, process_id: str, host: str, pid: int, now: datetime
+    ) -> None:
         await conn.execute(
-            sa.insert(_p).values(id=process_id, host=host[:255], pid=pid, started_at=now, seen_at=now)
+            sa.insert(_p).values(
+                id=process_id, host=host[:255], pid=pid, started_at=now, seen_at=now
+            )
         )
 
     async def heartbeat(self, conn: AsyncConnection, process_id: str, now: datetime) -> bool:
@@ -58,7 +62,9 @@ class ProcessRepository:
         result = await conn.execute(sa.delete(_p).where(_p.c.seen_at < seen_before))
         return int(result.rowcount)
 
-    async def holding_liveness_lock(self, conn: AsyncConnection, process_ids: Iterable[str]) -> set[str]:
+    async def holding_liveness_lock(
+        self, conn: AsyncConnection, process_ids: Iterable[str]
+    ) -> set[str]:
         """Those of `process_ids` whose liveness lock is held in this database right now
         (PostgreSQL only)."""
         held = (
@@ -97,7 +103,9 @@ class ProcessLock:
     async def _take(self, conn: asyncpg.Connection) -> None:
         # try-lock, never wait: the only other holder can be our own previous session, not
         # yet ended on the server's side; the next attempt will find it gone.
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LIVENESS_LOCK_CLASS, self.key):
+        if not await conn.fetchval(
+            "SELECT pg_try_advisory_lock($1, $2)", LIVENESS_LOCK_CLASS, self.key
+        ):
             raise _LockBusy(f"liveness lock {self.key} is still held")
 
 

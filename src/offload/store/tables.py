@@ -114,7 +114,13 @@ runner_jobs = sa.Table(
     sa.Column("error", sa.String(5000), nullable=True),
     sa.Column("payload", _json(), nullable=False),
     sa.Column("private_payload", _json(), nullable=False),
-    sa.Column("runner_id", sa.Integer, sa.ForeignKey("runners.id", ondelete="SET NULL"), nullable=True, index=True),
+    sa.Column(
+        "runner_id",
+        sa.Integer,
+        sa.ForeignKey("runners.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
     sa.Column(
         "parent_id",
         sa.Integer,
@@ -159,9 +165,17 @@ job_attempts = sa.Table(
     "job_attempts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("job_id", sa.Integer, sa.ForeignKey("runner_jobs.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "job_id",
+        sa.Integer,
+        sa.ForeignKey("runner_jobs.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("attempt", sa.Integer, nullable=False),
-    sa.Column("runner_id", sa.Integer, sa.ForeignKey("runners.id", ondelete="SET NULL"), nullable=True),
+    sa.Column(
+        "runner_id", sa.Integer, sa.ForeignKey("runners.id", ondelete="SET NULL"), nullable=True
+    ),
     # Kept even after the runner is deleted, so history stays readable.
     sa.Column("runner_name", sa.String(100), nullable=True),
     sa.Column("started_at", UTCDateTime, nullable=False),
@@ -195,7 +209,13 @@ oauth_tokens = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("access_digest", sa.String(64), nullable=False, unique=True),
     sa.Column("refresh_digest", sa.String(64), nullable=False, unique=True),
-    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "user_id",
+        sa.Integer,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("access_expires_at", UTCDateTime, nullable=False),
     sa.Column("refresh_expires_at", UTCDateTime, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -232,7 +252,9 @@ videos = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("published_at", UTCDateTime, nullable=True),
     #: The uploader: their uploads of the past week push their new jobs back (PeerTube's +N).
-    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column(
+        "owner_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    ),
     sa.Index("ix_videos_created_at", "created_at"),
     sa.Index("ix_videos_owner_created_at", "owner_id", "created_at"),
 )
@@ -242,7 +264,13 @@ video_files = sa.Table(
     "video_files",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "video_id",
+        sa.Integer,
+        sa.ForeignKey("videos.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     #: "web" (under web-videos/) or "hls" (under streaming-playlists/hls/<video uuid>/).
     sa.Column("kind", sa.String(10), nullable=False),
     sa.Column("filename", sa.String(200), nullable=False, unique=True),
@@ -266,8 +294,16 @@ video_files = sa.Table(
 video_jobs = sa.Table(
     "video_jobs",
     metadata,
-    sa.Column("job_id", sa.Integer, sa.ForeignKey("runner_jobs.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "job_id", sa.Integer, sa.ForeignKey("runner_jobs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "video_id",
+        sa.Integer,
+        sa.ForeignKey("videos.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("required", sa.Boolean, nullable=False),
     #: Created while remote VOD runners were off: the instance's own workers run it.
     sa.Column("local", sa.Boolean, nullable=False),
@@ -278,7 +314,13 @@ video_uploads = sa.Table(
     "video_uploads",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "user_id",
+        sa.Integer,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("filename", sa.String(300), nullable=False),
     sa.Column("metadata", _json(), nullable=False),

@@ -60,9 +60,9 @@ def _with_owner() -> sa.Select[Any]:
     PeerTube video has a channel and an account)."""
     root = sa.select(users.c.id).where(users.c.username == "root").scalar_subquery()
     account = sa.func.coalesce(videos.c.owner_id, root)
-    return sa.select(videos, users.c.id.label("account_id"), users.c.username.label("account_name")).select_from(
-        videos.outerjoin(users, users.c.id == account)
-    )
+    return sa.select(
+        videos, users.c.id.label("account_id"), users.c.username.label("account_name")
+    ).select_from(videos.outerjoin(users, users.c.id == account))
 
 
 def row_to_video_file(row: Any) -> VideoFile:
@@ -77,12 +77,18 @@ class VideoRepository:
         row = (await conn.execute(sa.insert(videos).values(**values).returning(*videos.c))).one()
         return row_to_video(row)
 
-    async def count_uploaded_since(self, conn: AsyncConnection, owner_id: int, since: datetime) -> int:
+    async def count_uploaded_since(
+        self, conn: AsyncConnection, owner_id: int, since: datetime
+    ) -> int:
         """Videos `owner_id` uploaded at or after `since` (served by ix_videos_owner_created_at)."""
-        query = sa.select(sa.func.count()).where(videos.c.owner_id == owner_id, videos.c.created_at >= since)
+        query = sa.select(sa.func.count()).where(
+            videos.c.owner_id == owner_id, videos.c.created_at >= since
+        )
         return int((await conn.execute(query)).scalar_one())
 
-    async def quota_used(self, conn: AsyncConnection, owner_id: int, since: datetime | None = None) -> int:
+    async def quota_used(
+        self, conn: AsyncConnection, owner_id: int, since: datetime | None = None
+    ) -> int:
         """Bytes `owner_id`'s videos (made after `since`) count against their quota.
 
         As PeerTube's `getUserQuota`: each video weighs its largest file, web or HLS.
@@ -96,7 +102,11 @@ class VideoRepository:
         if since is not None:
             largest = largest.where(videos.c.created_at > since)
         per_video = largest.subquery()
-        return int((await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(per_video.c.size), 0)))).scalar_one())
+        return int(
+            (
+                await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(per_video.c.size), 0)))
+            ).scalar_one()
+        )
 
     async def get(self, conn: AsyncConnection, ident: VideoId) -> Video | None:
         where = videos.c.id == ident.id if ident.id is not None else videos.c.uuid == ident.uuid
@@ -118,14 +128,29 @@ class VideoRepository:
         row = (await conn.execute(query)).first()
         return row_to_video(row) if row else None
 
-    async def list(self, conn: AsyncConnection, start: int, count: int, sort: str) -> tuple[int, list[Video]]:
+    async def list(
+        self, conn: AsyncConnection, start: int, count: int, sort: str
+    ) -> tuple[int, list[Video]]:
         total = (await conn.execute(sa.select(sa.func.count()).select_from(videos))).scalar_one()
         column = _SORTS[sort.lstrip("-")]
-        order = (column.desc(), videos.c.id.desc()) if sort.startswith("-") else (column.asc(), videos.c.id.asc())
+        order = (
+            (column.desc(), videos.c.id.desc())
+            if sort.startswith("-")
+            else (column.asc(), videos.c.id.asc())
+        )
         rows = (await conn.execute(_with_owner().order_by(*order).offset(start).limit(count))).all()
         return total, [row_to_video(r) for r in rows]
 
-    async def set_state(self, conn: AsyncConnection, video_id: int, expected: VideoState, state: VideoState, now: datetime, *, error: str | None = None) -> bool:
+    async def set_state(
+        self,
+        conn: AsyncConnection,
+        video_id: int,
+        expected: VideoState,
+        state: VideoState,
+        now: datetime,
+        *,
+        error: str | None = None,
+    ) -> bool:
         """One conditional UPDATE: the state moves only from what the caller decided from."""
         values: dict[str, Any] = {"state": int(state), "updated_at": now}
         if state is VideoState.PUBLISHED:
@@ -133,17 +158,23 @@ class VideoRepository:
         if error is not None:
             values["error"] = error[:5000]
         result = await conn.execute(
-            sa.update(videos).where(videos.c.id == video_id, videos.c.state == int(expected)).values(**values)
+            sa.update(videos)
+            .where(videos.c.id == video_id, videos.c.state == int(expected))
+            .values(**values)
         )
         return result.rowcount > 0
 
     async def rename(self, conn: AsyncConnection, ident: VideoId, name: str, now: datetime) -> bool:
         where = videos.c.id == ident.id if ident.id is not None else videos.c.uuid == ident.uuid
-        result = await conn.execute(sa.update(videos).where(where).values(name=name, updated_at=now))
+        result = await conn.execute(
+            sa.update(videos).where(where).values(name=name, updated_at=now)
+        )
         return result.rowcount > 0
 
     async def set_duration(self, conn: AsyncConnection, video_id: int, duration_s: float) -> None:
-        await conn.execute(sa.update(videos).where(videos.c.id == video_id).values(duration_s=duration_s))
+        await conn.execute(
+            sa.update(videos).where(videos.c.id == video_id).values(duration_s=duration_s)
+        )
 
     async def delete_video(self, conn: AsyncConnection, video_id: int) -> bool:
         result = await conn.execute(sa.delete(videos).where(videos.c.id == video_id))
@@ -152,27 +183,49 @@ class VideoRepository:
     # ---- files ----------------------------------------------------------------------------
 
     async def insert_file(self, conn: AsyncConnection, values: dict[str, Any]) -> VideoFile:
-        row = (await conn.execute(sa.insert(video_files).values(**values).returning(*video_files.c))).one()
+        row = (
+            await conn.execute(sa.insert(video_files).values(**values).returning(*video_files.c))
+        ).one()
         return row_to_video_file(row)
 
     async def list_files(self, conn: AsyncConnection, video_id: int) -> builtins.list[VideoFile]:
-        rows = (await conn.execute(sa.select(video_files).where(video_files.c.video_id == video_id).order_by(video_files.c.id))).all()
+        rows = (
+            await conn.execute(
+                sa.select(video_files)
+                .where(video_files.c.video_id == video_id)
+                .order_by(video_files.c.id)
+            )
+        ).all()
         return [row_to_video_file(r) for r in rows]
 
-    async def list_files_of(self, conn: AsyncConnection, video_ids: Sequence[int]) -> dict[int, builtins.list[VideoFile]]:
+    async def list_files_of(
+        self, conn: AsyncConnection, video_ids: Sequence[int]
+    ) -> dict[int, builtins.list[VideoFile]]:
         if not video_ids:
             return {}
-        rows = (await conn.execute(sa.select(video_files).where(video_files.c.video_id.in_(list(video_ids))).order_by(video_files.c.id))).all()
+        rows = (
+            await conn.execute(
+                sa.select(video_files)
+                .where(video_files.c.video_id.in_(list(video_ids)))
+                .order_by(video_files.c.id)
+            )
+        ).all()
         files: dict[int, list[VideoFile]] = {}
         for r in rows:
             files.setdefault(r.video_id, []).append(row_to_video_file(r))
         return files
 
-    async def delete_files(self, conn: AsyncConnection, file_ids: Iterable[int]) -> builtins.list[VideoFile]:
+    async def delete_files(
+        self, conn: AsyncConnection, file_ids: Iterable[int]
+    ) -> builtins.list[VideoFile]:
         ids = list(set(file_ids))
         if not ids:
             return []
-        rows = (await conn.execute(sa.delete(video_files).where(video_files.c.id.in_(ids)).returning(*video_files.c))).all()
+        rows = (
+            await conn.execute(
+                sa.delete(video_files).where(video_files.c.id.in_(ids)).returning(*video_files.c)
+            )
+        ).all()
         return [row_to_video_file(r) for r in rows]
 
     async def referenced_filenames(self, conn: AsyncConnection, names: Iterable[str]) -> set[str]:
@@ -182,23 +235,44 @@ class VideoRepository:
         rows = (
             await conn.execute(
                 sa.select(video_files.c.filename, video_files.c.playlist_filename).where(
-                    sa.or_(video_files.c.filename.in_(listed), video_files.c.playlist_filename.in_(listed))
+                    sa.or_(
+                        video_files.c.filename.in_(listed),
+                        video_files.c.playlist_filename.in_(listed),
+                    )
                 )
             )
         ).all()
-        previews = (await conn.execute(sa.select(videos.c.preview_filename).where(videos.c.preview_filename.in_(listed)))).all()
-        return {n for r in rows for n in (r.filename, r.playlist_filename) if n} | {r.preview_filename for r in previews}
+        previews = (
+            await conn.execute(
+                sa.select(videos.c.preview_filename).where(videos.c.preview_filename.in_(listed))
+            )
+        ).all()
+        return {n for r in rows for n in (r.filename, r.playlist_filename) if n} | {
+            r.preview_filename for r in previews
+        }
 
     # ---- jobs -----------------------------------------------------------------------------
 
-    async def link_jobs(self, conn: AsyncConnection, video_id: int, links: Sequence[tuple[int, bool]], *, local: bool) -> None:
+    async def link_jobs(
+        self,
+        conn: AsyncConnection,
+        video_id: int,
+        links: Sequence[tuple[int, bool]],
+        *,
+        local: bool,
+    ) -> None:
         if links:
             await conn.execute(
                 sa.insert(video_jobs),
-                [{"job_id": job_id, "video_id": video_id, "required": required, "local": local} for job_id, required in links],
+                [
+                    {"job_id": job_id, "video_id": video_id, "required": required, "local": local}
+                    for job_id, required in links
+                ],
             )
 
-    async def job_states(self, conn: AsyncConnection, video_id: int) -> builtins.list[tuple[bool, JobState]]:
+    async def job_states(
+        self, conn: AsyncConnection, video_id: int
+    ) -> builtins.list[tuple[bool, JobState]]:
         rows = (
             await conn.execute(
                 sa.select(video_jobs.c.required, runner_jobs.c.state)
@@ -220,14 +294,24 @@ class VideoRepository:
         return [row_to_job(r) for r in rows]
 
     async def video_of_job(self, conn: AsyncConnection, job_id: int) -> int | None:
-        return (await conn.execute(sa.select(video_jobs.c.video_id).where(video_jobs.c.job_id == job_id))).scalar()
+        return (
+            await conn.execute(
+                sa.select(video_jobs.c.video_id).where(video_jobs.c.job_id == job_id)
+            )
+        ).scalar()
 
-    async def next_local_job(self, conn: AsyncConnection, now: datetime, exclude: Iterable[int] = ()) -> Any | None:
+    async def next_local_job(
+        self, conn: AsyncConnection, now: datetime, exclude: Iterable[int] = ()
+    ) -> Any | None:
         """The best PENDING job the instance must run itself (priority, then age), not backing off."""
         query = (
             sa.select(runner_jobs)
             .select_from(video_jobs.join(runner_jobs, runner_jobs.c.id == video_jobs.c.job_id))
-            .where(video_jobs.c.local.is_(True), runner_jobs.c.state == int(JobState.PENDING), on_offer(now))
+            .where(
+                video_jobs.c.local.is_(True),
+                runner_jobs.c.state == int(JobState.PENDING),
+                on_offer(now),
+            )
             .order_by(runner_jobs.c.priority.asc(), runner_jobs.c.id.asc())
             .limit(1)
         )
@@ -248,7 +332,9 @@ class VideoRepository:
         return [row_to_job(r) for r in rows]
 
     async def is_local_job(self, conn: AsyncConnection, job_id: int) -> bool:
-        value = (await conn.execute(sa.select(video_jobs.c.local).where(video_jobs.c.job_id == job_id))).scalar()
+        value = (
+            await conn.execute(sa.select(video_jobs.c.local).where(video_jobs.c.job_id == job_id))
+        ).scalar()
         return bool(value)
 
     # ---- resumable uploads ----------------------------------------------------------------
@@ -257,18 +343,28 @@ class VideoRepository:
         await conn.execute(sa.insert(video_uploads).values(**values))
 
     async def get_upload(self, conn: AsyncConnection, upload_id: str) -> dict[str, Any] | None:
-        row = (await conn.execute(sa.select(video_uploads).where(video_uploads.c.id == upload_id))).first()
+        row = (
+            await conn.execute(sa.select(video_uploads).where(video_uploads.c.id == upload_id))
+        ).first()
         return dict(row._mapping) if row else None
 
     async def touch_upload(self, conn: AsyncConnection, upload_id: str, now: datetime) -> None:
-        await conn.execute(sa.update(video_uploads).where(video_uploads.c.id == upload_id).values(updated_at=now))
+        await conn.execute(
+            sa.update(video_uploads).where(video_uploads.c.id == upload_id).values(updated_at=now)
+        )
 
     async def delete_upload(self, conn: AsyncConnection, upload_id: str) -> bool:
         result = await conn.execute(sa.delete(video_uploads).where(video_uploads.c.id == upload_id))
         return result.rowcount > 0
 
-    async def list_stale_uploads(self, conn: AsyncConnection, updated_before: datetime) -> builtins.list[str]:
-        rows = (await conn.execute(sa.select(video_uploads.c.id).where(video_uploads.c.updated_at < updated_before))).all()
+    async def list_stale_uploads(
+        self, conn: AsyncConnection, updated_before: datetime
+    ) -> builtins.list[str]:
+        rows = (
+            await conn.execute(
+                sa.select(video_uploads.c.id).where(video_uploads.c.updated_at < updated_before)
+            )
+        ).all()
         return [r.id for r in rows]
 
     async def known_uploads(self, conn: AsyncConnection, upload_ids: Iterable[str]) -> set[str]:
@@ -276,20 +372,31 @@ class VideoRepository:
         listed = list(set(upload_ids))
         if not listed:
             return set()
-        rows = (await conn.execute(sa.select(video_uploads.c.id).where(video_uploads.c.id.in_(listed)))).all()
+        rows = (
+            await conn.execute(sa.select(video_uploads.c.id).where(video_uploads.c.id.in_(listed)))
+        ).all()
         return {r.id for r in rows}
 
     # ---- garbage --------------------------------------------------------------------------
 
-    async def add_garbage(self, conn: AsyncConnection, paths: Iterable[str], not_before: datetime) -> None:
+    async def add_garbage(
+        self, conn: AsyncConnection, paths: Iterable[str], not_before: datetime
+    ) -> None:
         listed = list(paths)
         if listed:
-            await conn.execute(sa.insert(media_garbage), [{"path": p, "not_before": not_before} for p in listed])
+            await conn.execute(
+                sa.insert(media_garbage), [{"path": p, "not_before": not_before} for p in listed]
+            )
 
-    async def due_garbage(self, conn: AsyncConnection, now: datetime, limit: int = 500) -> builtins.list[tuple[int, str]]:
+    async def due_garbage(
+        self, conn: AsyncConnection, now: datetime, limit: int = 500
+    ) -> builtins.list[tuple[int, str]]:
         rows = (
             await conn.execute(
-                sa.select(media_garbage.c.id, media_garbage.c.path).where(media_garbage.c.not_before <= now).order_by(media_garbage.c.id).limit(limit)
+                sa.select(media_garbage.c.id, media_garbage.c.path)
+                .where(media_garbage.c.not_before <= now)
+                .order_by(media_garbage.c.id)
+                .limit(limit)
             )
         ).all()
         return [(r.id, r.path) for r in rows]

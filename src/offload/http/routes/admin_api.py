@@ -49,7 +49,11 @@ def _pagination(request: Request, sorts: set[str]) -> tuple[int, int, str]:
     start = _int_param(request, "start", 0, 0, None)
     count = _int_param(request, "count", 15, 0, 100)
     sort = request.query_params.get("sort", "-createdAt")
-    if sort.lstrip("-") not in sorts or sort.count("-") > 1 or (sort.startswith("-") is False and "-" in sort):
+    if (
+        sort.lstrip("-") not in sorts
+        or sort.count("-") > 1
+        or (sort.startswith("-") is False and "-" in sort)
+    ):
         raise BadParams("sort")
     return start, count, sort
 
@@ -66,22 +70,30 @@ def _list_param(request: Request, name: str) -> list[str] | None:
 
 
 @router.get("/registration-tokens")
-async def list_registration_tokens(request: Request, _: AdminUser, services: ServicesDep) -> dict[str, Any]:
+async def list_registration_tokens(
+    request: Request, _: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
     await enforce_rate_limit(request, services)
     start, count, sort = _pagination(request, {"createdAt"})
-    total, tokens = await services.runners.list_registration_tokens(start, count, sort.startswith("-"))
+    total, tokens = await services.runners.list_registration_tokens(
+        start, count, sort.startswith("-")
+    )
     return {"total": total, "data": [registration_token_to_wire(t) for t in tokens]}
 
 
 @router.post("/registration-tokens/generate", status_code=204)
-async def generate_registration_token(request: Request, _: AdminUser, services: ServicesDep) -> Response:
+async def generate_registration_token(
+    request: Request, _: AdminUser, services: ServicesDep
+) -> Response:
     await enforce_rate_limit(request, services)
     await services.runners.generate_registration_token()
     return Response(status_code=204)
 
 
 @router.delete("/registration-tokens/{tokenId}", status_code=204)
-async def revoke_registration_token(tokenId: str, request: Request, _: AdminUser, services: ServicesDep) -> Response:
+async def revoke_registration_token(
+    tokenId: str, request: Request, _: AdminUser, services: ServicesDep
+) -> Response:
     await enforce_rate_limit(request, services)
     token_id = _uint(tokenId)
     if token_id is None:
@@ -99,7 +111,9 @@ async def list_runners(request: Request, _: AdminUser, services: ServicesDep) ->
 
 
 @router.delete("/{runnerId}", status_code=204)
-async def delete_runner(runnerId: str, request: Request, _: AdminUser, services: ServicesDep) -> Response:
+async def delete_runner(
+    runnerId: str, request: Request, _: AdminUser, services: ServicesDep
+) -> Response:
     await enforce_rate_limit(request, services)
     runner_id = _uint(runnerId)
     if runner_id is None:
@@ -151,7 +165,8 @@ async def show_job(jobUUID: str, _: AdminUser, services: ServicesDep) -> dict[st
     view, children, attempts = await services.jobs.details(jobUUID)
     body = job_to_wire(view.job, runner=view.runner, parent=view.parent, admin=True)
     body["children"] = [
-        {"uuid": c.uuid, "type": str(c.type), "state": c.state.to_wire(), "priority": c.priority} for c in children
+        {"uuid": c.uuid, "type": str(c.type), "state": c.state.to_wire(), "priority": c.priority}
+        for c in children
     ]
     body["attempts"] = [
         {

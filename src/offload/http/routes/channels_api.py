@@ -55,7 +55,10 @@ async def _account(name: str, services: ServicesDep) -> User:
 async def list_channels(request: Request, services: ServicesDep) -> dict[str, Any]:
     start, count = _page(request)
     total, users = await services.accounts.list_users(start, count)
-    return {"total": total, "data": [channel_to_wire(u.id, u.username, _public_url(services)) for u in users]}
+    return {
+        "total": total,
+        "data": [channel_to_wire(u.id, u.username, _public_url(services)) for u in users],
+    }
 
 
 @router.get("/video-channels/{channelHandle}")

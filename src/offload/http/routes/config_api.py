@@ -40,8 +40,21 @@ async def server_config(services: ServicesDep) -> dict[str, Any]:
     return {
         "serverVersion": __version__,
         "serverCommit": None,
-        "instance": {"name": "Offload", "shortDescription": "", "isNSFW": False, "defaultNSFWPolicy": "display", "defaultClientRoute": "/videos/browse", "customizations": {"javascript": "", "css": ""}},
-        "signup": {"allowed": False, "allowedForCurrentIP": False, "requiresEmailVerification": False, "requiresApproval": False, "minimumAge": 16},
+        "instance": {
+            "name": "Offload",
+            "shortDescription": "",
+            "isNSFW": False,
+            "defaultNSFWPolicy": "display",
+            "defaultClientRoute": "/videos/browse",
+            "customizations": {"javascript": "", "css": ""},
+        },
+        "signup": {
+            "allowed": False,
+            "allowedForCurrentIP": False,
+            "requiresEmailVerification": False,
+            "requiresApproval": False,
+            "minimumAge": 16,
+        },
         "transcoding": {
             "hls": {"enabled": transcoding.hls},
             "web_videos": {"enabled": transcoding.web_videos},
@@ -49,16 +62,32 @@ async def server_config(services: ServicesDep) -> dict[str, Any]:
             "remoteRunners": {"enabled": config.remote_vod},
         },
         "live": {"enabled": False},
-        "import": {"videos": {"http": {"enabled": False}, "torrent": {"enabled": False}}, "videoChannelSynchronization": {"enabled": False}},
+        "import": {
+            "videos": {"http": {"enabled": False}, "torrent": {"enabled": False}},
+            "videoChannelSynchronization": {"enabled": False},
+        },
         "plugin": {"registered": [], "registeredExternalAuths": [], "registeredIdAndPassAuths": []},
         "theme": {"registered": [], "default": "default"},
         "federation": {"enabled": False},
-        "video": {"image": {"extensions": _IMAGE_EXTENSIONS, "size": {"max": 8 * 1024 * 1024}}, "file": {"extensions": _VIDEO_EXTENSIONS}},
-        "videoCaption": {"file": {"extensions": [".vtt", ".srt"], "size": {"max": 20 * 1024 * 1024}}},
-        "user": {"videoQuota": limits.default_video_quota, "videoQuotaDaily": limits.default_video_quota_daily},
+        "video": {
+            "image": {"extensions": _IMAGE_EXTENSIONS, "size": {"max": 8 * 1024 * 1024}},
+            "file": {"extensions": _VIDEO_EXTENSIONS},
+        },
+        "videoCaption": {
+            "file": {"extensions": [".vtt", ".srt"], "size": {"max": 20 * 1024 * 1024}}
+        },
+        "user": {
+            "videoQuota": limits.default_video_quota,
+            "videoQuotaDaily": limits.default_video_quota_daily,
+        },
         "videoChannels": {"maxPerUser": 1},
-        "trending": {"videos": {"intervalDays": 7, "algorithms": {"enabled": [], "default": "most-viewed"}}},
-        "search": {"remoteUri": {"users": False, "anonymous": False}, "searchIndex": {"enabled": False}},
+        "trending": {
+            "videos": {"intervalDays": 7, "algorithms": {"enabled": [], "default": "most-viewed"}}
+        },
+        "search": {
+            "remoteUri": {"users": False, "anonymous": False},
+            "searchIndex": {"enabled": False},
+        },
         "homepage": {"enabled": False},
     }
 
@@ -81,7 +110,9 @@ async def get_custom_config(_: AdminUser, services: ServicesDep) -> dict[str, An
 
 
 @router.put("/custom")
-async def put_custom_config(request: Request, _: AdminUser, services: ServicesDep) -> dict[str, Any]:
+async def put_custom_config(
+    request: Request, _: AdminUser, services: ServicesDep
+) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError as exc:

@@ -34,7 +34,9 @@ class FileGone(NotFound):
     """File not found"""
 
 
-async def _video_of_job(jobUUID: str, videoId: str, body: JobFileBody, request: Request, services: ServicesDep) -> tuple[MediaPipeline, Video]:
+async def _video_of_job(
+    jobUUID: str, videoId: str, body: JobFileBody, request: Request, services: ServicesDep
+) -> tuple[MediaPipeline, Video]:
     """The job-of-runner checks, then the video: bad id 400, unknown 404, another video 403."""
     check_job_uuid(jobUUID)
     ident = parse_video_id(videoId)
@@ -78,14 +80,18 @@ def _file(path: Path) -> FileResponse:
 
 
 @router.post(_PATH + "/max-quality")
-async def max_quality(jobUUID: str, videoId: str, body: JobFileBody, request: Request, services: ServicesDep) -> FileResponse:
+async def max_quality(
+    jobUUID: str, videoId: str, body: JobFileBody, request: Request, services: ServicesDep
+) -> FileResponse:
     """R9: the best file with a video stream (or the best audio file of an audio upload)."""
     media, video = await _video_of_job(jobUUID, videoId, body, request, services)
     return await _serve_max_quality(media, video, audio=False)
 
 
 @router.post(_PATH + "/max-quality/audio")
-async def max_quality_audio(jobUUID: str, videoId: str, body: JobFileBody, request: Request, services: ServicesDep) -> FileResponse:
+async def max_quality_audio(
+    jobUUID: str, videoId: str, body: JobFileBody, request: Request, services: ServicesDep
+) -> FileResponse:
     """R10: the best audio-only file, or the max-quality file when audio is not split."""
     media, video = await _video_of_job(jobUUID, videoId, body, request, services)
     return await _serve_max_quality(media, video, audio=True)
@@ -93,7 +99,9 @@ async def max_quality_audio(jobUUID: str, videoId: str, body: JobFileBody, reque
 
 @router.post(_PATH + "/previews/max-quality")
 @router.post(_PATH + "/thumbnails/max-quality")
-async def preview(jobUUID: str, videoId: str, body: JobFileBody, request: Request, services: ServicesDep) -> FileResponse:
+async def preview(
+    jobUUID: str, videoId: str, body: JobFileBody, request: Request, services: ServicesDep
+) -> FileResponse:
     """R11: the video's preview image (both PeerTube paths)."""
     media, video = await _video_of_job(jobUUID, videoId, body, request, services)
     if not video.preview_filename:

@@ -39,12 +39,16 @@ class _Exposition:
     def __init__(self) -> None:
         self._lines: list[str] = []
 
-    def family(self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]) -> None:
+    def family(
+        self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]
+    ) -> None:
         self._lines.append(f"# HELP {name} {help_text}")
         self._lines.append(f"# TYPE {name} {kind}")
         for labels, value in samples:
             rendered = ",".join(f'{key}="{_escape(val)}"' for key, val in labels.items())
-            self._lines.append(f"{name}{{{rendered}}} {_number(value)}" if rendered else f"{name} {_number(value)}")
+            self._lines.append(
+                f"{name}{{{rendered}}} {_number(value)}" if rendered else f"{name} {_number(value)}"
+            )
 
     def text(self) -> str:
         return "\n".join(self._lines) + "\n"
@@ -65,42 +69,85 @@ async def render_metrics(services: Services) -> str:
     out.family("offload_build_info", "gauge", "Offload's version.", [({"version": __version__}, 1)])
     async with services.db.read() as conn:
         by_state_type = (
-            await conn.execute(sa.select(runner_jobs.c.state, runner_jobs.c.type, sa.func.count()).group_by(runner_jobs.c.state, runner_jobs.c.type))
+            await conn.execute(
+                sa.select(runner_jobs.c.state, runner_jobs.c.type, sa.func.count()).group_by(
+                    runner_jobs.c.state, runner_jobs.c.type
+                )
+            )
         ).all()
         # Served by the (state, updated_at) index: a pending job's updated_at is when it became pending.
         oldest_pending = (
-            await conn.execute(sa.select(sa.func.min(runner_jobs.c.updated_at)).where(runner_jobs.c.state == int(JobState.PENDING)))
+            await conn.execute(
+                sa.select(sa.func.min(runner_jobs.c.updated_at)).where(
+                    runner_jobs.c.state == int(JobState.PENDING)
+                )
+            )
         ).scalar_one()
-        registered = (await conn.execute(sa.select(sa.func.count()).select_from(runners))).scalar_one()
+        registered = (
+            await conn.execute(sa.select(sa.func.count()).select_from(runners))
+        ).scalar_one()
         online = await count_online_runners(conn, now, connected)
-        by_video_state = (await conn.execute(sa.select(videos.c.state, sa.func.count()).group_by(videos.c.state))).all()
+        by_video_state = (
+            await conn.execute(sa.select(videos.c.state, sa.func.count()).group_by(videos.c.state))
+        ).all()
 
     out.family(
         "offload_jobs",
         "gauge",
         "Runner jobs by state and type.",
-        [({"state": JobState(state).name.lower(), "type": job_type}, count) for state, job_type, count in sorted(by_state_type)],
+        [
+            ({"state": JobState(state).name.lower(), "type": job_type}, count)
+            for state, job_type, count in sorted(by_state_type)
+        ],
     )
     age = max(0.0, (now - oldest_pending).total_seconds()) if oldest_pending is not None else 0.0
-    out.family("offload_oldest_pending_job_age_seconds", "gauge", "How long the longest-waiting pending job has waited (0 with none).", [({}, round(age, 3))])
+    out.family(
+        "offload_oldest_pending_job_age_seconds",
+        "gauge",
+        "How long the longest-waiting pending job has waited (0 with none).",
+        [({}, round(age, 3))],
+    )
     out.family("offload_runners", "gauge", "Registered runners.", [({}, registered)])
-    out.family("offload_runners_online", "gauge", f"Runners heard from in the last {ONLINE_WINDOW_S:.0f} s or holding a socket.", [({}, online)])
-    out.family("offload_runner_sockets", "gauge", "Runner sockets connected to this process.", [({}, len(connected))])
+    out.family(
+        "offload_runners_online",
+        "gauge",
+        f"Runners heard from in the last {ONLINE_WINDOW_S:.0f} s or holding a socket.",
+        [({}, online)],
+    )
+    out.family(
+        "offload_runner_sockets",
+        "gauge",
+        "Runner sockets connected to this process.",
+        [({}, len(connected))],
+    )
     out.family(
         "offload_videos",
         "gauge",
         "Videos by state.",
-        [({"state": VideoState(state).name.lower()}, count) for state, count in sorted(by_video_state)],
+        [
+            ({"state": VideoState(state).name.lower()}, count)
+            for state, count in sorted(by_video_state)
+        ],
     )
     jobs = services.jobs
-    out.family("offload_jobs_accepted_total", "counter", "Jobs accepted by runners through this process.", [({}, jobs.accepted_total)])
+    out.family(
+        "offload_jobs_accepted_total",
+        "counter",
+        "Jobs accepted by runners through this process.",
+        [({}, jobs.accepted_total)],
+    )
     out.family(
         "offload_job_attempts_ended_total",
         "counter",
         "Job attempts this process ended, by outcome (completed, errored, aborted, stalled, cancelled, refused, lost, interrupted).",
         [({"outcome": outcome}, count) for outcome, count in sorted(jobs.attempt_outcomes.items())],
     )
-    out.family("offload_available_jobs_pings_total", "counter", "available-jobs broadcasts this process sent.", [({}, services.notifier.sent)])
+    out.family(
+        "offload_available_jobs_pings_total",
+        "counter",
+        "available-jobs broadcasts this process sent.",
+        [({}, services.notifier.sent)],
+    )
     return out.text()
 
 

@@ -42,7 +42,9 @@ async def token(
     if grant_type == "password":
         if not username or not password or "\x00" in username:
             raise InvalidGrant()
-        issued = await services.accounts.password_grant(username, password, client_ip=client_ip(request))
+        issued = await services.accounts.password_grant(
+            username, password, client_ip=client_ip(request)
+        )
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise InvalidGrant("Invalid grant: refresh token is invalid")
@@ -120,6 +122,11 @@ async def create_user(body: CreateUserBody, _: AdminUser, services: ServicesDep)
     if await services.accounts.username_taken(body.username):
         raise HttpProblem(409, "User with this username or email already exists.")
     user = await services.accounts.create_user(
-        body.username, body.password, body.role, body.email, video_quota=body.videoQuota, video_quota_daily=body.videoQuotaDaily
+        body.username,
+        body.password,
+        body.role,
+        body.email,
+        video_quota=body.videoQuota,
+        video_quota_daily=body.videoQuotaDaily,
     )
     return {"user": {"id": user.id}}

@@ -82,18 +82,28 @@ async def unregister(body: UnregisterBody, request: Request, services: ServicesD
 
 
 @router.post("/jobs/request", status_code=200, dependencies=RATE_LIMITED)
-async def request_jobs(body: RequestJobsBody, request: Request, services: ServicesDep) -> dict[str, Any]:
+async def request_jobs(
+    body: RequestJobsBody, request: Request, services: ServicesDep
+) -> dict[str, Any]:
     runner = await services.runners.authenticate(body.runnerToken)
     # Values are not validated (PeerTube); ones that are no job type can match nothing, and
     # keeping them out of the query spares the database odd values (NUL, objects).
-    job_types = None if body.jobTypes is None else [t for t in body.jobTypes if isinstance(t, str) and t in _TYPES]
+    job_types = (
+        None
+        if body.jobTypes is None
+        else [t for t in body.jobTypes if isinstance(t, str) and t in _TYPES]
+    )
     jobs = await services.jobs.request(job_types)
     await services.runners.touch(runner, client_ip(request), body.version)
-    return {"availableJobs": [{"uuid": j.uuid, "type": str(j.type), "payload": j.payload} for j in jobs]}
+    return {
+        "availableJobs": [{"uuid": j.uuid, "type": str(j.type), "payload": j.payload} for j in jobs]
+    }
 
 
 @router.post("/jobs/claim", status_code=200, dependencies=RATE_LIMITED)
-async def claim_jobs(body: ClaimJobsBody, request: Request, services: ServicesDep) -> dict[str, Any]:
+async def claim_jobs(
+    body: ClaimJobsBody, request: Request, services: ServicesDep
+) -> dict[str, Any]:
     """Offload's extension: pick and accept up to `maxJobs` of the best pending jobs at once,
     producing at most `maxResolution` when the runner declares one.
 
@@ -105,7 +115,9 @@ async def claim_jobs(body: ClaimJobsBody, request: Request, services: ServicesDe
         raise HttpProblem(404, "Not found")
     unknown = sorted({t for t in body.jobTypes or [] if t not in _TYPES})
     if unknown:
-        raise BadParams("jobTypes", messages={"jobTypes": f"Unknown job types: {', '.join(unknown)}"})
+        raise BadParams(
+            "jobTypes", messages={"jobTypes": f"Unknown job types: {', '.join(unknown)}"}
+        )
     runner = await services.runners.authenticate(body.runnerToken)
     claimed = await services.jobs.claim(runner, body.jobTypes, body.maxJobs, body.maxResolution)
     await services.runners.touch(runner, client_ip(request), body.version)
@@ -118,7 +130,9 @@ async def claim_jobs(body: ClaimJobsBody, request: Request, services: ServicesDe
 
 
 @router.post("/jobs/{jobUUID}/accept", status_code=200, dependencies=RATE_LIMITED)
-async def accept(jobUUID: str, body: AcceptBody, request: Request, services: ServicesDep) -> dict[str, Any]:
+async def accept(
+    jobUUID: str, body: AcceptBody, request: Request, services: ServicesDep
+) -> dict[str, Any]:
     check_job_uuid(jobUUID)
     job = await services.jobs.get(jobUUID)
     check_acceptable(job)
@@ -201,13 +215,20 @@ class _UploadGate:
         if pending_file is not None:
             _check_file_field(pending_file, self.allowed_files)
         self.runner = await self.services.runners.find(runner_token)
-        self.job = await self.services.jobs.load_runner_job(self.job_uuid, self.runner, job_token, self.allowed_states)
+        self.job = await self.services.jobs.load_runner_job(
+            self.job_uuid, self.runner, job_token, self.allowed_states
+        )
         return upload_limits(self.services.settings, self.job.type)
 
     async def parse(self) -> ParsedForm:
         settings = self.services.settings
         with disk_full_as_storage_full():
-            return await parse_multipart(self.request, settings.data_dir / "tmp" / "uploads", limits=largest_upload_limits(settings), gate=self)
+            return await parse_multipart(
+                self.request,
+                settings.data_dir / "tmp" / "uploads",
+                limits=largest_upload_limits(settings),
+                gate=self,
+            )
 
 
 def _tokens_of(fields: dict[str, Any], *, before_file: bool) -> tuple[str, str]:
@@ -218,7 +239,11 @@ def _tokens_of(fields: dict[str, Any], *, before_file: bool) -> tuple[str, str]:
     ]
     if bad:
         # Missing when the first file comes: the tokens must come before any file.
-        messages = {name: "must be sent before any file" for name in bad if name not in fields} if before_file else None
+        messages = (
+            {name: "must be sent before any file" for name in bad if name not in fields}
+            if before_file
+            else None
+        )
         raise BadParams(*bad, messages=messages)
     return fields["runnerToken"], fields["jobToken"]
 
@@ -233,7 +258,10 @@ def _payload_fields_of(fields: dict[str, Any]) -> dict[str, Any]:
 def _check_file_field(dotted: str, allowed_files: frozenset[str]) -> str:
     head, _, name = dotted.partition(".")
     if head != "payload" or name not in allowed_files:
-        raise BadParams(dotted.replace(".", "[", 1) + ("]" if "." in dotted else ""), messages={"file": "Unexpected field"})
+        raise BadParams(
+            dotted.replace(".", "[", 1) + ("]" if "." in dotted else ""),
+            messages={"file": "Unexpected field"},
+        )
     return name
 
 
@@ -248,7 +276,14 @@ async def update(jobUUID: str, request: Request, services: ServicesDep) -> Respo
     check_job_uuid(jobUUID)
     # The limiter comes before validation, as in PeerTube (which parses the body first to
     # read the token): the gate runs both before any file is kept.
-    gate = _UploadGate(request, services, jobUUID, UPDATE_FILE_FIELDS, frozenset(UPDATABLE_STATES), with_progress=True)
+    gate = _UploadGate(
+        request,
+        services,
+        jobUUID,
+        UPDATE_FILE_FIELDS,
+        frozenset(UPDATABLE_STATES),
+        with_progress=True,
+    )
     form = await gate.parse()
     try:
         # Fields and files that came after the first file are checked now.
@@ -265,7 +300,14 @@ async def update(jobUUID: str, request: Request, services: ServicesDep) -> Respo
 @router.post("/jobs/{jobUUID}/success", status_code=204, openapi_extra=_MULTIPART_DOC)
 async def success(jobUUID: str, request: Request, services: ServicesDep) -> Response:
     check_job_uuid(jobUUID)
-    gate = _UploadGate(request, services, jobUUID, SUCCESS_FILE_FIELDS, frozenset({JobState.PROCESSING}), with_progress=False)
+    gate = _UploadGate(
+        request,
+        services,
+        jobUUID,
+        SUCCESS_FILE_FIELDS,
+        frozenset({JobState.PROCESSING}),
+        with_progress=False,
+    )
     form = await gate.parse()
     try:
         posted = _posted_payload(form, SUCCESS_FILE_FIELDS)

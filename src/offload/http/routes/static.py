@@ -47,7 +47,9 @@ def _serve(directory: Path, filename: str) -> FileResponse:
         raise StaticFileNotFound()
     # Playlists change in place (master, live renditions); media files get new names instead.
     cache = "no-cache" if filename.endswith(".m3u8") else "public, max-age=3600"
-    return FileResponse(path, media_type=mime_type(filename), headers={**_CORS, "Cache-Control": cache})
+    return FileResponse(
+        path, media_type=mime_type(filename), headers={**_CORS, "Cache-Control": cache}
+    )
 
 
 def _preflight() -> Response:
@@ -59,23 +61,38 @@ async def web_video(filename: str, services: ServicesDep) -> FileResponse:
     return _serve(media_of(services).storage.web_dir, filename)
 
 
-@router.api_route("/static/streaming-playlists/hls/{videoUUID}/{filename}", methods=["GET", "HEAD"], include_in_schema=False)
+@router.api_route(
+    "/static/streaming-playlists/hls/{videoUUID}/{filename}",
+    methods=["GET", "HEAD"],
+    include_in_schema=False,
+)
 async def hls_file(videoUUID: str, filename: str, services: ServicesDep) -> FileResponse:
     if not _NAME_RE.match(videoUUID):
         raise StaticFileNotFound()
     return _serve(media_of(services).storage.hls_dir(videoUUID), filename)
 
 
-@router.api_route("/lazy-static/previews/{filename}", methods=["GET", "HEAD"], include_in_schema=False)
+@router.api_route(
+    "/lazy-static/previews/{filename}", methods=["GET", "HEAD"], include_in_schema=False
+)
 async def preview(filename: str, services: ServicesDep) -> FileResponse:
     return _serve(media_of(services).storage.previews_dir, filename)
 
 
 def _torrent(directory: Path, filename: str, web_seed: str) -> Response:
     stem = filename.removesuffix(".torrent")
-    if stem == filename or not _NAME_RE.match(stem) or ".." in stem or not (directory / stem).is_file():
+    if (
+        stem == filename
+        or not _NAME_RE.match(stem)
+        or ".." in stem
+        or not (directory / stem).is_file()
+    ):
         raise StaticFileNotFound()
-    return Response(make_torrent(directory / stem, name=stem, web_seed=web_seed), media_type="application/x-bittorrent", headers=_CORS)
+    return Response(
+        make_torrent(directory / stem, name=stem, web_seed=web_seed),
+        media_type="application/x-bittorrent",
+        headers=_CORS,
+    )
 
 
 @router.get("/lazy-static/torrents/{filename}", include_in_schema=False)

@@ -99,14 +99,21 @@ async def login(request: Request, services: ServicesDep) -> Response:
             request, services, target, username, "The form expired: please log in again.", 403
         )
     try:
-        issued = await services.accounts.password_grant(username, password, client_ip=client_ip(request))
+        issued = await services.accounts.password_grant(
+            username, password, client_ip=client_ip(request)
+        )
     except InvalidGrant:
         return await _login_page(
             request, services, target, username, "Wrong username or password.", 400
         )
     except TooManyLogins as exc:
         page = await _login_page(
-            request, services, target, username, "Too many failed logins: please try again later.", 429
+            request,
+            services,
+            target,
+            username,
+            "Too many failed logins: please try again later.",
+            429,
         )
         page.headers["Retry-After"] = str(exc.retry_after_s)
         return page

@@ -51,7 +51,14 @@ def _details_to_wire(details: VideoDetails, public_url: str) -> dict[str, Any]:
     # Offload extension: why transcoding failed, and the jobs behind the video.
     body["transcodingError"] = details.video.error
     body["jobs"] = [
-        {"uuid": j.uuid, "type": str(j.type), "state": j.state.to_wire(), "priority": j.priority, "failures": j.failures, "error": j.error}
+        {
+            "uuid": j.uuid,
+            "type": str(j.type),
+            "state": j.state.to_wire(),
+            "priority": j.priority,
+            "failures": j.failures,
+            "error": j.error,
+        }
         for j in details.jobs
     ]
     return body
@@ -90,7 +97,9 @@ async def _checked_attributes(fields: dict[str, Any], user: User, services: Serv
         if value is not None and value not in allowed:
             raise BadParams(field)
     language = fields.get("language")
-    if language and (not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", language)):
+    if language and (
+        not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", language)
+    ):
         raise BadParams("language")
     channel_id = _optional_int(fields, "channelId") if "channelId" in fields else user.id
     if channel_id is None:
@@ -219,9 +228,13 @@ async def upload(request: Request, user: AdminUser, services: ServicesDep) -> di
         owner_id = await _checked_attributes(form.fields, user, services)
         unexpected = set(form.files) - {"videofile", "previewfile"}
         if unexpected:
-            raise BadParams(*sorted(unexpected), messages={f: "Unexpected file field" for f in unexpected})
+            raise BadParams(
+                *sorted(unexpected), messages={f: "Unexpected file field" for f in unexpected}
+            )
         if "videofile" not in form.files:
-            raise BadParams("videofile", messages={"videofile": "a video or audio file is required"})
+            raise BadParams(
+                "videofile", messages={"videofile": "a video or audio file is required"}
+            )
         try:
             video = await media.videos.create(
                 name=name,
@@ -276,10 +289,18 @@ async def start_resumable(request: Request, user: AdminUser, services: ServicesD
     await _checked_attributes(body, user, services)
     size = _size(request.headers.get("x-upload-content-length", ""), "X-Upload-Content-Length")
     if size < 1:
-        raise BadParams("X-Upload-Content-Length", messages={"X-Upload-Content-Length": "the file size is required"})
+        raise BadParams(
+            "X-Upload-Content-Length",
+            messages={"X-Upload-Content-Length": "the file size is required"},
+        )
     media = media_of(services)
-    upload_id = await media.videos.start_upload(user.id, size=size, filename=filename, metadata={"name": name})
-    return Response(status_code=201, headers={"Location": f"/api/v1/videos/upload-resumable?upload_id={upload_id}"})
+    upload_id = await media.videos.start_upload(
+        user.id, size=size, filename=filename, metadata={"name": name}
+    )
+    return Response(
+        status_code=201,
+        headers={"Location": f"/api/v1/videos/upload-resumable?upload_id={upload_id}"},
+    )
 
 
 @router.put("/upload-resumable", responses={308: {"description": "Resume incomplete"}})
@@ -301,7 +322,10 @@ async def put_resumable(request: Request, user: AdminUser, services: ServicesDep
         raise BadParams("Content-Range")
     start, end, declared = (int(g) for g in match.groups())
     if declared != total or end < start or end >= total:
-        raise BadParams("Content-Range", messages={"Content-Range": f"the range must lie within the {total} announced bytes"})
+        raise BadParams(
+            "Content-Range",
+            messages={"Content-Range": f"the range must lie within the {total} announced bytes"},
+        )
     length = request.headers.get("content-length", "")
     if length and _size(length, "Content-Length") > end - start + 1:
         await media.videos.cancel_upload(upload_id)
@@ -350,7 +374,9 @@ async def get_video(videoId: str, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.put("/{videoId}", status_code=204)
-async def update_video(videoId: str, request: Request, user: AdminUser, services: ServicesDep) -> Response:
+async def update_video(
+    videoId: str, request: Request, user: AdminUser, services: ServicesDep
+) -> Response:
     """PeerTube's update, as JSON or a form: the name may change, the rest is checked as on upload."""
     ident = _ident(videoId)
     if request.headers.get("content-type", "").startswith("application/json"):

@@ -23,9 +23,15 @@ def upgrade() -> None:
     with op.batch_alter_table("videos", schema=None) as batch_op:
         batch_op.add_column(sa.Column("owner_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
-            batch_op.f("fk_videos_owner_id_users"), "users", ["owner_id"], ["id"], ondelete="SET NULL"
+            batch_op.f("fk_videos_owner_id_users"),
+            "users",
+            ["owner_id"],
+            ["id"],
+            ondelete="SET NULL",
         )
-        batch_op.create_index("ix_videos_owner_created_at", ["owner_id", "created_at"], unique=False)
+        batch_op.create_index(
+            "ix_videos_owner_created_at", ["owner_id", "created_at"], unique=False
+        )
 
 
 def downgrade() -> None:

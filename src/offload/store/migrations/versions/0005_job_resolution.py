@@ -27,9 +27,17 @@ def upgrade() -> None:
     with op.batch_alter_table("runner_jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("resolution", sa.Integer(), nullable=True))
     # Jobs still waiting to run get their resolution; finished ones are never claimed again.
-    jobs = sa.table("runner_jobs", sa.column("id", sa.Integer), sa.column("state", sa.Integer), sa.column("payload", sa.JSON), sa.column("resolution", sa.Integer))
+    jobs = sa.table(
+        "runner_jobs",
+        sa.column("id", sa.Integer),
+        sa.column("state", sa.Integer),
+        sa.column("payload", sa.JSON),
+        sa.column("resolution", sa.Integer),
+    )
     bind = op.get_bind()
-    waiting = bind.execute(sa.select(jobs.c.id, jobs.c.payload).where(jobs.c.state.in_([1, 2, 5]))).all()
+    waiting = bind.execute(
+        sa.select(jobs.c.id, jobs.c.payload).where(jobs.c.state.in_([1, 2, 5]))
+    ).all()
     for job_id, payload in waiting:
         decoded: Any = json.loads(payload) if isinstance(payload, str) else payload
         resolution = output_resolution(decoded) if isinstance(decoded, dict) else None

@@ -23,7 +23,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("video_quota", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("video_quota_daily", sa.BigInteger(), nullable=True))
     # Existing users keep uploading as before; root is unlimited, as PeerTube's.
-    users = sa.table("users", sa.column("video_quota", sa.BigInteger), sa.column("video_quota_daily", sa.BigInteger))
+    users = sa.table(
+        "users",
+        sa.column("video_quota", sa.BigInteger),
+        sa.column("video_quota_daily", sa.BigInteger),
+    )
     op.execute(sa.update(users).values(video_quota=-1, video_quota_daily=-1))
 
 
