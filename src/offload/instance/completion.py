@@ -12,7 +12,8 @@ success ──► verify (probe + decode, off the event loop) ──refused─�
 ```
 
 A runner can alter content, so nothing it sends is trusted: the output must decode, carry the
-streams the job asked for, at the resolution asked for, for as long as the video lasts.
+streams the job asked for, at the resolution asked for, for as long as the video lasts (an
+audio merge's picture may be smaller, and its sound is what must last: see `Expected`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ class Expected:
     resolution: int
     video: bool
     audio: bool
+    #: A still picture looped over the sound (the audio merge), checked as PeerTube does: its
+    #: runner keeps the preview's own size, so the picture may be smaller than `resolution`
+    #: (never larger); and `-shortest` lets the picture run past the sound, so the duration
+    #: checked is the audio stream's, not the container's.
+    still_picture: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,10 @@ class Placed:
 
 class Rendition(Protocol):
     """What one rendition job type does differently from the others on completion."""
+
+    #: The output's duration becomes the video's (the audio merge, as PeerTube: the renditions
+    #: made from the merged file last as long as it does).
+    takes_duration: bool
 
     def expected(self, job: Job, video: Video) -> Expected:
         """The streams the job's output must carry."""
@@ -114,7 +124,8 @@ def check_output(expected: Expected, video: Video, path: Path) -> OutputCheck:
                 f"the output has no video stream, a {resolution}p rendition was asked"
             )
         # The short side is the resolution, for landscape and portrait alike.
-        if abs(info.resolution - resolution) > 1:
+        off = info.resolution - resolution
+        if off > 1 or (off < -1 and not expected.still_picture):
             raise OutputRefused(
                 f"the output is {info.video.width}x{info.video.height}, a {resolution}p rendition was asked"
             )
@@ -123,12 +134,13 @@ def check_output(expected: Expected, video: Video, path: Path) -> OutputCheck:
     if expected.audio and info.audio is None:
         raise OutputRefused("the output has no audio stream, the video has one")
     duration = video.duration_s
-    if duration and info.duration_s is not None:
+    lasts, what = info.duration_s, "the output"
+    if expected.still_picture and info.audio is not None and info.audio.duration_s is not None:
+        lasts, what = info.audio.duration_s, "the output's audio"
+    if duration and lasts is not None:
         tolerance = max(DURATION_TOLERANCE_S, duration * DURATION_TOLERANCE_RATIO)
-        if abs(info.duration_s - duration) > tolerance:
-            raise OutputRefused(
-                f"the output lasts {info.duration_s:.2f} s, the video {duration:.2f} s"
-            )
+        if abs(lasts - duration) > tolerance:
+            raise OutputRefused(f"{what} lasts {lasts:.2f} s, the video {duration:.2f} s")
     _check_decodes(path, info)
     return OutputCheck(info)
 
@@ -208,7 +220,7 @@ class RenditionCompletion:
         kept = [f for f in kept if f.id not in doomed]
         removed = await self.repo.delete_files(conn, doomed)
         await self.repo.add_garbage(conn, self._paths_of(video.uuid, removed), now)
-        if not video.duration_s and new.duration_s:
+        if new.duration_s and (not video.duration_s or self.rendition.takes_duration):
             await self.repo.set_duration(conn, video.id, new.duration_s)
         decided = next_video_state(video.state, await self.repo.job_states(conn, video.id))
         if decided is not video.state:

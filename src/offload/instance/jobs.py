@@ -401,6 +401,14 @@ class JobService:
             try:
                 commit = await self.handler_for(job).complete(job, result)
             except OutputRefused as exc:
+                # The reason is otherwise only in the attempt history: operators read logs.
+                log.warning(
+                    "output of job %s (%s) from runner %s refused: %s",
+                    job.uuid,
+                    job.type.value,
+                    await self._runner_label(job),
+                    exc.message,
+                )
                 await self._fail_completion(
                     job, f"Output refused: {exc.message}", counts=True, outcome="refused"
                 )
@@ -416,6 +424,19 @@ class JobService:
         finally:
             # Whatever the handler did not move away, whatever the outcome.
             await asyncio.to_thread(self.staging.release, job)
+
+    async def _runner_label(self, job: Job) -> str:
+        """`name (id N)` of the job's runner, for the log; the id alone if it cannot be read."""
+        if job.runner_id is None:
+            return "(none)"
+        try:
+            async with self.db.read() as conn:
+                runner = await RunnerRepository().get(conn, job.runner_id)
+        except DatabaseUnavailable:
+            runner = None
+        if runner is None:
+            return f"id {job.runner_id}"
+        return f"{runner.name} (id {runner.id})"
 
     async def _commit_completion(self, job: Job, commit: Commit | None) -> list[Job]:
         """COMPLETING → COMPLETED with the handler's rows, in one transaction; returns the

@@ -46,7 +46,13 @@ class MediaPipeline:
             resumable_expiry_s=settings.resumable_upload_expiry_s,
         )
         self.videos = VideoService(
-            db, now, self.storage, self.config, str(settings.public_url), limits=limits
+            db,
+            now,
+            self.storage,
+            self.config,
+            str(settings.public_url),
+            limits=limits,
+            ffmpeg_path=settings.ffmpeg_path,
         )
         self._handlers = {
             job_type: build(self.videos, now, self._changed)

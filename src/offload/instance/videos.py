@@ -41,7 +41,9 @@ from offload.domain.videos import Video, VideoFile, VideoId, VideoState, next_vi
 from offload.instance.jobs import JobService
 from offload.instance.media_config import ConfigService
 from offload.instance.upload_limits import UploadLimiter
-from offload.media.errors import ProbeError
+from offload.media.errors import FfmpegError, ProbeError
+from offload.media.ffmpeg import resolve_ffmpeg_path
+from offload.media.pictures import fit_picture
 from offload.media.playlists import MASTER_PLAYLIST, codecs_of, master_playlist
 from offload.media.probe import MediaInfo, probe
 from offload.media.storage import MediaStorage, default_preview_png, disk_full_as_storage_full
@@ -196,8 +198,11 @@ class VideoService:
         *,
         limits: UploadLimits | None = None,
         new_uuid: Callable[[], str] = lambda: str(uuidlib.uuid4()),
+        ffmpeg_path: str | None = None,
     ) -> None:
         self.db = db
+        #: The ffmpeg that makes previews (`[ffmpeg] path`, else the usual fallbacks).
+        self.ffmpeg_path = ffmpeg_path
         self.now = now
         self.storage = storage
         self.config = config
@@ -242,26 +247,25 @@ class VideoService:
             raise FileTooLarge()
         info = await asyncio.to_thread(probe_upload, media)
         self.limits.check_duration(info.duration_s or 0.0)
-        preview_ext = await asyncio.to_thread(check_image, preview) if preview is not None else ""
+        if preview is not None:
+            await asyncio.to_thread(check_image, preview)
         config = await self.config.current()
         video_uuid = self.new_uuid()
         ext = extension_for(info, original_filename)
         file_name = f"{self.new_uuid()}-{info.resolution}{ext}"
         target = self.storage.web_dir / file_name
-        preview_name: str | None = None
-        if preview is not None:
-            preview_name = self.new_uuid() + preview_ext
-        elif not info.has_video:
-            preview_name = f"{self.new_uuid()}.png"
+        # Every video gets a preview, as on PeerTube: the uploaded one, else a frame of the
+        # video, else (audio) a default picture.
+        preview_name = self.new_uuid() + (
+            ".jpg" if preview is not None or info.has_video else ".png"
+        )
         # Files go into place before the transaction that refers to them; should the process die
         # in between, these rows let the janitor remove them once the grace period is over.
-        await self.forget_later(
-            [target] + ([self.storage.preview_path(preview_name)] if preview_name else [])
-        )
+        await self.forget_later([target, self.storage.preview_path(preview_name)])
         placed: list[Path] = []
         try:
             with disk_full_as_storage_full():
-                await self._place(media, target, preview, preview_name, placed)
+                await self._place(media, target, preview, preview_name, info, placed)
             codecs_values = await asyncio.to_thread(
                 file_values,
                 info,
@@ -291,22 +295,34 @@ class VideoService:
         media: Path,
         target: Path,
         preview: Path | None,
-        preview_name: str | None,
+        preview_name: str,
+        info: MediaInfo,
         placed: builtins.list[Path],
     ) -> None:
-        """Move the upload (and its preview, or a default one) into place, noting each in `placed`."""
+        """Move the upload into place and make its preview, noting each file in `placed`."""
         await asyncio.to_thread(self.storage.place, media, target)
         placed.append(target)
-        if preview is not None and preview_name is not None:
-            await asyncio.to_thread(
-                self.storage.place, preview, self.storage.preview_path(preview_name)
-            )
-            placed.append(self.storage.preview_path(preview_name))
-        elif preview_name is not None:
+        path = self.storage.preview_path(preview_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ffmpeg = resolve_ffmpeg_path(self.ffmpeg_path)
+        if preview is not None:
+            # Resized as PeerTube does: runners loop it at its own size in an audio merge.
+            try:
+                await fit_picture(ffmpeg, preview, path)
+            except FfmpegError as exc:
+                raise UnreadableMedia("Preview file unreadable: not an image") from exc
+        elif info.has_video:
+            # A frame from the middle, where PeerTube's screenshot of the video is taken.
+            try:
+                await fit_picture(ffmpeg, target, path, at_s=(info.duration_s or 0.0) / 2)
+            except FfmpegError as exc:
+                # The video itself probed fine: its transcoding will say more, if anything.
+                log.warning("no preview from the upload %s: %s", target.name, exc)
+                await asyncio.to_thread(self.storage.write_bytes, path, default_preview_png())
+        else:
             # The audio merge needs a picture; PeerTube falls back to a default preview.
-            path = self.storage.preview_path(preview_name)
             await asyncio.to_thread(self.storage.write_bytes, path, default_preview_png())
-            placed.append(path)
+        placed.append(path)
 
     async def _insert(
         self,
@@ -314,7 +330,7 @@ class VideoService:
         video_uuid: str,
         info: MediaInfo,
         values: dict[str, Any],
-        preview_name: str | None,
+        preview_name: str,
         config: Any,
         owner_id: int | None,
     ) -> tuple[Video, list[Any]]:

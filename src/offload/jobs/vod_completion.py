@@ -64,6 +64,8 @@ def _rendition_expected(job: Job, video: Video) -> Expected:
 class WebVideo:
     """`vod-web-video-transcoding`: an MP4 rendition (the optimize job at the top)."""
 
+    takes_duration = False
+
     def expected(self, job: Job, video: Video) -> Expected:
         return _rendition_expected(job, video)
 
@@ -85,8 +87,12 @@ class WebVideo:
 class AudioMerge:
     """`vod-audio-merge-transcoding`: an audio upload looped over its preview, as an MP4."""
 
+    takes_duration = True
+
     def expected(self, job: Job, video: Video) -> Expected:
-        return Expected(int(_output(job).get("resolution", 0)), video=True, audio=True)
+        return Expected(
+            int(_output(job).get("resolution", 0)), video=True, audio=True, still_picture=True
+        )
 
     async def place(
         self,
@@ -105,6 +111,8 @@ class AudioMerge:
 
 class Hls:
     """`vod-hls-transcoding`: a fragmented MP4 and its resolution playlist."""
+
+    takes_duration = False
 
     def expected(self, job: Job, video: Video) -> Expected:
         return _rendition_expected(job, video)

@@ -36,6 +36,8 @@ class AudioStream:
     channels: int | None
     channel_layout: str | None
     sample_rate: int | None
+    #: How long the stream itself lasts (seconds), when the container says.
+    duration_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,9 @@ def _audio_stream(container: av.container.InputContainer) -> AudioStream | None:
             channels=_positive(context.channels),
             channel_layout=layout or None,
             sample_rate=_positive(context.sample_rate),
+            duration_s=float(stream.duration * stream.time_base)
+            if stream.duration and stream.time_base
+            else None,
         )
     return None
 

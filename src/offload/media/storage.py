@@ -216,9 +216,10 @@ class MediaStorage:
 
 
 def default_preview_png(
-    width: int = 640, height: int = 360, rgb: tuple[int, int, int] = (24, 24, 32)
+    width: int = 850, height: int = 480, rgb: tuple[int, int, int] = (24, 24, 32)
 ) -> bytes:
-    """A plain dark PNG: the preview of an audio upload that came without one."""
+    """A plain dark PNG at PeerTube's preview size: the preview of an audio upload that came
+    without one (PeerTube's runner merges at the picture's size: 480p)."""
     row = b"\x00" + bytes(rgb) * width
     raw = zlib.compress(row * height, 9)
 
