@@ -45,6 +45,9 @@ class InstanceSettings(BaseSettings):
     remote_live: bool = True
     remote_transcription: bool = True
     remote_storyboard: bool = True
+    #: Storyboards (PeerTube's `storyboards.enabled`): a sprite sheet per published video;
+    #: initial value, editable through the config API.
+    storyboards_enabled: bool = True
 
     #: VOD transcoding (PeerTube's `transcoding.*`): initial values, editable through the
     #: custom config API; changes apply to videos uploaded afterwards.

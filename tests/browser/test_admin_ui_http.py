@@ -13,9 +13,10 @@ import pytest
 
 from offload.domain.jobs import JobState
 from tests.browser.runner_calls import accept_job, post_error
+from tests.clips import HttpRunner
 from tests.ladder import enqueue_upload_ladder, register_runner
 from tests.media import make_clip
-from tests.support import ADMIN_PASSWORD, RunningInstance
+from tests.support import ADMIN_PASSWORD, RunningInstance, wait_until
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -288,3 +289,37 @@ def test_settings_refused_by_the_config_service_change_nothing(instance: Running
         in page.text
     )
     assert before == after
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_video_page_shows_its_storyboard(
+    instance_factory: Callable[..., RunningInstance], tmp_path: Path
+) -> None:
+    """Once a runner made the storyboard, the video's page shows the sheet at its full size."""
+    instance = instance_factory(transcoding_enabled=False)
+    clip = make_clip(tmp_path / "four.mp4", duration_s=4.0)
+    with instance.admin() as c:
+        video_uuid = c.post(
+            "/api/v1/videos/upload",
+            data={"name": "Four"},
+            files={"videofile": (clip.name, clip.read_bytes())},
+        ).json()["video"]["uuid"]
+    runner = HttpRunner.register(instance)
+    job = runner.accept(wait_until(runner.request, timeout_s=30, message="offer")[0]["uuid"])
+    assert 204 == runner.success(job, runner.process(job, tmp_path / "work")).status_code
+    with instance.client() as c:
+        boards = wait_until(
+            lambda: c.get(f"/api/v1/videos/{video_uuid}/storyboards").json()["storyboards"],
+            timeout_s=30,
+            message="storyboard stored",
+        )
+
+    with ui_login(instance) as (client, _):
+        page = client.get(f"/admin/videos/{video_uuid}").text
+
+    assert (
+        f'<img class="storyboard" src="{boards[0]["storyboardPath"]}" width="768" height="144"'
+        in page
+    )
+    assert "4×1 sprites of 192×144 px, one every 1 s." in page

@@ -17,6 +17,8 @@ from offload.jobs.registry import BUILTIN_KINDS, JobKinds
 from offload.media.processors import SUPPORTED_JOB_TYPES
 
 VOD = ("vod-web-video-transcoding", "vod-hls-transcoding", "vod-audio-merge-transcoding")
+#: What the built-in registry processes, in registration order.
+PROCESSED = (*VOD, "generate-video-storyboard")
 
 
 async def _nothing(payload: dict[str, Any], work: Work) -> dict[str, Path]:
@@ -52,8 +54,9 @@ def test_the_instance_completes_exactly_the_types_that_can_be_processed() -> Non
 
 
 def test_the_runner_advertises_the_registered_types_in_order() -> None:
-    """What a runner takes by default is the registry's processable types: the VOD family."""
-    assert VOD == SUPPORTED_JOB_TYPES == BUILTIN_KINDS.processable
+    """What a runner takes by default is the registry's processable types: the VOD family
+    and storyboards."""
+    assert PROCESSED == SUPPORTED_JOB_TYPES == BUILTIN_KINDS.processable
     assert VOD == tuple(str(kind.type) for kind in vod.KINDS)
 
 
@@ -72,6 +75,6 @@ def test_replacing_a_kind_leaves_the_original_registry_alone() -> None:
 
     replaced = BUILTIN_KINDS.replacing(studio)
 
-    assert (*VOD, "video-studio-transcoding") == replaced.processable
-    assert VOD == BUILTIN_KINDS.processable
+    assert (*PROCESSED, "video-studio-transcoding") == replaced.processable
+    assert PROCESSED == BUILTIN_KINDS.processable
     assert sorted(k.type for k in replaced) == sorted(JobType)

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offload.domain.errors import OutputRefused
 from offload.domain.jobs import Job
-from offload.domain.videos import Video, VideoFile, next_video_state
+from offload.domain.videos import Video, VideoFile, VideoState, next_video_state
 from offload.instance.results import Commit, PostedPayload
 from offload.instance.videos import VideoService
 from offload.media.errors import ProbeError
@@ -225,6 +225,8 @@ class RenditionCompletion:
         decided = next_video_state(video.state, await self.repo.job_states(conn, video.id))
         if decided is not video.state:
             await self.repo.set_state(conn, video.id, video.state, decided, now)
+            if decided is VideoState.PUBLISHED:
+                self.videos.published(video.id)
         if any(f.kind == "hls" for f in kept) and (
             new.kind == "hls" or any(f.kind == "hls" for f in removed)
         ):

@@ -96,6 +96,7 @@ class MediaPipeline:
         self._tasks.extend(self.workers.start())
 
     async def stop(self) -> None:
+        await self.videos.stop_after_publish()
         if self.workers is not None:
             await self.workers.stop()
         for task in self._tasks:

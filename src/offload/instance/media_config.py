@@ -33,6 +33,7 @@ class InstanceConfig:
     remote_live: bool
     remote_transcription: bool
     remote_storyboard: bool
+    storyboards: bool = True
 
     def to_wire(self) -> dict[str, Any]:
         """PeerTube's custom-config shape, limited to the keys this instance honours."""
@@ -50,7 +51,10 @@ class InstanceConfig:
             "live": {"transcoding": {"remoteRunners": {"enabled": self.remote_live}}},
             "videoStudio": {"remoteRunners": {"enabled": self.remote_studio}},
             "videoTranscription": {"remoteRunners": {"enabled": self.remote_transcription}},
-            "storyboards": {"remoteRunners": {"enabled": self.remote_storyboard}},
+            "storyboards": {
+                "enabled": self.storyboards,
+                "remoteRunners": {"enabled": self.remote_storyboard},
+            },
         }
 
 
@@ -74,6 +78,7 @@ def _defaults(settings: InstanceSettings) -> InstanceConfig:
         remote_live=settings.remote_live,
         remote_transcription=settings.remote_transcription,
         remote_storyboard=settings.remote_storyboard,
+        storyboards=settings.storyboards_enabled,
     )
 
 
@@ -88,6 +93,7 @@ _BOOL_KEYS = (
     ("live", "transcoding", "remoteRunners", "enabled"),
     ("videoStudio", "remoteRunners", "enabled"),
     ("videoTranscription", "remoteRunners", "enabled"),
+    ("storyboards", "enabled"),
     ("storyboards", "remoteRunners", "enabled"),
 )
 
@@ -174,6 +180,7 @@ def from_wire(tree: Mapping[str, Any]) -> InstanceConfig:
         remote_live=tree["live"]["transcoding"]["remoteRunners"]["enabled"],
         remote_transcription=tree["videoTranscription"]["remoteRunners"]["enabled"],
         remote_storyboard=tree["storyboards"]["remoteRunners"]["enabled"],
+        storyboards=tree["storyboards"]["enabled"],
     )
 
 

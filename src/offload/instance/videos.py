@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 import uuid as uuidlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,6 +48,7 @@ from offload.media.playlists import MASTER_PLAYLIST, codecs_of, master_playlist
 from offload.media.probe import MediaInfo, probe
 from offload.media.storage import MediaStorage, default_preview_png, disk_full_as_storage_full
 from offload.store.database import Database
+from offload.store.storyboards import StoryboardRepository
 from offload.store.videos import VideoRepository
 
 __all__ = [
@@ -214,6 +215,10 @@ class VideoService:
         self.jobs: JobService | None = None
         #: Called after an upload created local jobs (wakes the local workers).
         self.on_local_jobs: Callable[[], None] = lambda: None
+        #: Run with a video's id once it may have been published (job types that follow
+        #: publication, such as storyboards, add themselves); each checks the state again.
+        self.after_publish: builtins.list[Callable[[int], Awaitable[None]]] = []
+        self._publish_tasks: set[asyncio.Task[None]] = set()
         self._janitor_kick = asyncio.Event()
         self._upload_locks: dict[str, asyncio.Lock] = {}
 
@@ -288,6 +293,8 @@ class VideoService:
                 self.jobs.notifier.ping()
             else:
                 self.on_local_jobs()
+        if video.state is VideoState.PUBLISHED:
+            self.published(video.id)
         return video
 
     async def _place(
@@ -446,6 +453,7 @@ class VideoService:
         now = self.now()
         async with self.db.write() as conn:
             files = await self.repo.list_files(conn, video.id)
+            storyboard = await StoryboardRepository().of_video(conn, video.id)
             if not await self.repo.delete_video(conn, video.id):
                 raise VideoNotFound()
             paths = [
@@ -457,6 +465,10 @@ class VideoService:
             if video.preview_filename:
                 paths.append(
                     self.storage.relative(self.storage.preview_path(video.preview_filename))
+                )
+            if storyboard is not None:
+                paths.append(
+                    self.storage.relative(self.storage.storyboards_dir / storyboard.filename)
                 )
             await self.repo.add_garbage(conn, paths, now)
         self.kick_janitor(0.0)
@@ -664,6 +676,31 @@ class VideoService:
             await self.cancel_upload(upload_id)
 
     # ---- jobs of a video ------------------------------------------------------------------
+
+    def published(self, video_id: int) -> None:
+        """Run the `after_publish` hooks in the background. Called from inside the
+        transaction that publishes: each hook waits for the video's row (so for that commit)
+        and must find the video published before it acts."""
+        for hook in self.after_publish:
+            task = asyncio.create_task(self._run_after_publish(hook, video_id))
+            self._publish_tasks.add(task)
+            task.add_done_callback(self._publish_tasks.discard)
+
+    async def _run_after_publish(
+        self, hook: Callable[[int], Awaitable[None]], video_id: int
+    ) -> None:
+        try:
+            await hook(video_id)
+        except Exception:
+            log.exception("a job planned after the publication of video %d failed", video_id)
+
+    async def stop_after_publish(self) -> None:
+        """Cancel the hooks still running (shutdown)."""
+        for task in list(self._publish_tasks):
+            task.cancel()
+        for task in list(self._publish_tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def add_jobs(
         self, video: Video, planned: Sequence[LadderJob], *, local: bool

@@ -109,6 +109,8 @@ class MediaStorage:
         self.web_dir = self.root / "web-videos"
         self.hls_root = self.root / "streaming-playlists" / "hls"
         self.previews_dir = self.root / "previews"
+        #: Storyboard sprite sheets, one per video, by generated file name.
+        self.storyboards_dir = self.root / "storyboards"
         self.tmp_dir = self.root / "tmp"
         #: Where multipart uploads (ours and runners') stream their file parts.
         self.upload_tmp_dir = self.tmp_dir / "uploads"
@@ -119,6 +121,7 @@ class MediaStorage:
             self.web_dir,
             self.hls_root,
             self.previews_dir,
+            self.storyboards_dir,
             self.upload_tmp_dir,
             self.resumable_dir,
         ):

@@ -22,6 +22,7 @@ __all__ = [
     "users",
     "video_files",
     "video_jobs",
+    "video_storyboards",
     "video_uploads",
     "videos",
 ]
@@ -287,6 +288,29 @@ video_files = sa.Table(
     sa.Column("codecs", sa.String(200), nullable=False),
     sa.Column("has_video", sa.Boolean, nullable=False),
     sa.Column("has_audio", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: A video's storyboard (at most one): the sprite sheet under <data>/storyboards/ and its
+#: geometry as PeerTube serves it.
+video_storyboards = sa.Table(
+    "video_storyboards",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "video_id",
+        sa.Integer,
+        sa.ForeignKey("videos.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("filename", sa.String(200), nullable=False, unique=True),
+    sa.Column("total_width", sa.Integer, nullable=False),
+    sa.Column("total_height", sa.Integer, nullable=False),
+    sa.Column("sprite_width", sa.Integer, nullable=False),
+    sa.Column("sprite_height", sa.Integer, nullable=False),
+    #: Seconds of video per sprite.
+    sa.Column("sprite_duration_s", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 

@@ -24,6 +24,7 @@ from offload.store.tables import (
     users,
     video_files,
     video_jobs,
+    video_storyboards,
     video_uploads,
     videos,
 )
@@ -247,9 +248,18 @@ class VideoRepository:
                 sa.select(videos.c.preview_filename).where(videos.c.preview_filename.in_(listed))
             )
         ).all()
-        return {n for r in rows for n in (r.filename, r.playlist_filename) if n} | {
-            r.preview_filename for r in previews
-        }
+        storyboards = (
+            await conn.execute(
+                sa.select(video_storyboards.c.filename).where(
+                    video_storyboards.c.filename.in_(listed)
+                )
+            )
+        ).scalars()
+        return (
+            {n for r in rows for n in (r.filename, r.playlist_filename) if n}
+            | {r.preview_filename for r in previews}
+            | set(storyboards)
+        )
 
     # ---- jobs -----------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Paths are PeerTube's, so players and tools built for it find the files:
 `/static/web-videos/<file>`, `/static/streaming-playlists/hls/<video uuid>/<file>` (VOD and live
-renditions alike) and `/lazy-static/previews/<file>`; and each file's torrent, `/lazy-static/torrents/[hls/<video uuid>/]<file>.torrent`.
+renditions alike) and `/lazy-static/previews/<file>`, `/lazy-static/storyboards/<file>`; and each file's torrent, `/lazy-static/torrents/[hls/<video uuid>/]<file>.torrent`.
 """
 
 from __future__ import annotations
@@ -77,6 +77,13 @@ async def hls_file(videoUUID: str, filename: str, services: ServicesDep) -> File
 )
 async def preview(filename: str, services: ServicesDep) -> FileResponse:
     return _serve(media_of(services).storage.previews_dir, filename)
+
+
+@router.api_route(
+    "/lazy-static/storyboards/{filename}", methods=["GET", "HEAD"], include_in_schema=False
+)
+async def storyboard(filename: str, services: ServicesDep) -> FileResponse:
+    return _serve(media_of(services).storage.storyboards_dir, filename)
 
 
 def _torrent(directory: Path, filename: str, web_seed: str) -> Response:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from offload.domain.errors import OffloadError, VideoNotFound
-from offload.domain.videos import Video, VideoFile, VideoState, parse_video_id
+from offload.domain.videos import Video, VideoFile, VideoId, VideoState, parse_video_id
 from offload.http.deps import ServicesDep
 from offload.http.multipart import parse_multipart
 from offload.http.services import Services
@@ -24,6 +24,7 @@ from offload.http.ui.render import UiRoute, render, render_fragment
 from offload.http.ui.session import CheckedForm, CsrfRejected, Session, set_flash
 from offload.http.video_wire import channel_name
 from offload.instance.media import media_of
+from offload.jobs.storyboard_completion import storyboards_to_wire
 from offload.media.playlists import MASTER_PLAYLIST
 
 __all__ = ["Source", "router", "sources_of"]
@@ -185,7 +186,10 @@ async def video_page(
             back="/admin/videos",
         )
     context = _context(services, details.video, details.files, details.jobs, session.csrf)
-    return await render(request, services, session, "video.html", **context)
+    boards = await storyboards_to_wire(media_of(services).videos, VideoId(id=details.video.id))
+    return await render(
+        request, services, session, "video.html", storyboards=boards["storyboards"], **context
+    )
 
 
 @router.get("/videos/{video_id}/status")

@@ -27,6 +27,7 @@ from offload.http.video_wire import CATEGORIES, LANGUAGES, LICENCES, PRIVACIES, 
 from offload.instance.accounts import User
 from offload.instance.media import MediaPipeline, media_of
 from offload.instance.videos import UnreadableMedia, VideoDetails
+from offload.jobs.storyboard_completion import storyboards_to_wire
 from offload.media.storage import disk_full_as_storage_full
 
 __all__ = ["router"]
@@ -371,6 +372,12 @@ async def get_video(videoId: str, services: ServicesDep) -> dict[str, Any]:
     media = media_of(services)
     details = await media.videos.details(_ident(videoId))
     return _details_to_wire(details, media.videos.public_url)
+
+
+@router.get("/{videoId}/storyboards")
+async def storyboards(videoId: str, services: ServicesDep) -> dict[str, Any]:
+    """PeerTube's storyboards of a video: none, or its one sprite sheet and geometry."""
+    return await storyboards_to_wire(media_of(services).videos, _ident(videoId))
 
 
 @router.put("/{videoId}", status_code=204)
