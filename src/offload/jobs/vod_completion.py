@@ -84,8 +84,9 @@ class WebVideo:
         return _deleted_input(job, kept)
 
 
-class AudioMerge:
-    """`vod-audio-merge-transcoding`: an audio upload looped over its preview, as an MP4."""
+class AudioMerge(WebVideo):
+    """`vod-audio-merge-transcoding`: an audio upload looped over its preview, as an MP4 (placed
+    as a web video is), whose duration becomes the video's."""
 
     takes_duration = True
 
@@ -93,20 +94,6 @@ class AudioMerge:
         return Expected(
             int(_output(job).get("resolution", 0)), video=True, audio=True, still_picture=True
         )
-
-    async def place(
-        self,
-        videos: VideoService,
-        job: Job,
-        video: Video,
-        result: PostedPayload,
-        info: MediaInfo,
-        now: datetime,
-    ) -> Placed:
-        return await _place_web(videos, video, result, info, now)
-
-    def also_removes(self, job: Job, video: Video, kept: list[VideoFile]) -> set[int]:
-        return _deleted_input(job, kept)
 
 
 class Hls:
