@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from typing import Any
 
+import av
 import pytest
 
 from tests.clips import HttpRunner, MediaClips, jobs_of, upload
@@ -130,7 +132,8 @@ class TestContent:
     def test_audio_merge_reads_the_audio_and_the_preview(
         self, instance: RunningInstance, media_clips: MediaClips
     ) -> None:
-        """`audioFileUrl` gives the uploaded Ogg, `previewFileUrl` the uploaded picture (§11.78)."""
+        """`audioFileUrl` gives the uploaded Ogg, `previewFileUrl` the uploaded picture at
+        PeerTube's preview size, 850x480 (§11.78)."""
         upload(instance, media_clips.audio, preview=media_clips.preview)
         runner = HttpRunner.register(instance)
         job = take_first_job(instance, runner)
@@ -142,10 +145,11 @@ class TestContent:
             audio.content,
             audio.headers["content-type"],
         )
-        assert (media_clips.preview.read_bytes(), "image/jpeg") == (
-            preview.content,
-            preview.headers["content-type"],
-        )
+        # A JPEG: the uploaded picture, not the default one (a PNG, see below).
+        assert "image/jpeg" == preview.headers["content-type"]
+        with av.open(io.BytesIO(preview.content)) as picture:
+            frame = next(picture.decode(video=0))
+        assert (850, 480) == (frame.width, frame.height)
 
     def test_audio_upload_without_preview_gets_one(
         self, instance: RunningInstance, media_clips: MediaClips
