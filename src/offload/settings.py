@@ -200,8 +200,10 @@ class InstanceSettings(BaseSettings):
     @model_validator(mode="after")
     def _fill_derived(self) -> InstanceSettings:
         host, _, port = self.listen.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"listen must be host:port, got {self.listen!r}")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(
+                f"listen must be host:port with a port up to 65535, got {self.listen!r}"
+            )
         if self.database_url is None:
             self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'offload.db').resolve()}"
         if self.public_url is None:

@@ -144,10 +144,20 @@ class TestTomlFile:
 
 class TestListen:
     @pytest.mark.parametrize(
-        "listen", ["9000", "localhost", ":9000", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:-1"]
+        "listen",
+        [
+            "9000",
+            "localhost",
+            ":9000",
+            "127.0.0.1:",
+            "127.0.0.1:http",
+            "127.0.0.1:-1",
+            "127.0.0.1:65536",
+            "127.0.0.1:99999999",
+        ],
     )
     def test_bad_listen_is_refused(self, listen: str) -> None:
-        """`listen` must be host:port with a numeric port."""
+        """`listen` must be host:port with a numeric port a socket can have."""
         with pytest.raises(ValidationError):
             InstanceSettings(listen=listen)
 
