@@ -32,6 +32,7 @@ __all__ = [
     "PgCluster",
     "RunningInstance",
     "async_wait_until",
+    "create_user",
     "find_pg_bin",
     "free_port",
     "login",
@@ -135,6 +136,25 @@ def login(url: str, username: str, password: str) -> str:
         )
         r.raise_for_status()
         return str(r.json()["access_token"])
+
+
+def create_user(instance: RunningInstance, username: str, *, role: int = 2, **fields: Any) -> str:
+    """Create `username` through the admin API (role 2: a plain user; `fields` add quotas…) and
+    return its password, `<username>-password`."""
+    password = f"{username}-password"
+    with instance.admin() as admin:
+        r = admin.post(
+            "/api/v1/users",
+            json={
+                "username": username,
+                "password": password,
+                "email": f"{username}@example.com",
+                "role": role,
+                **fields,
+            },
+        )
+    assert 200 == r.status_code, r.text
+    return password
 
 
 def start_instance(

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conformance import assert_problem
 from tests.ladder import register_runner
-from tests.support import ADMIN_PASSWORD, RunningInstance, wait_until
+from tests.support import ADMIN_PASSWORD, RunningInstance, create_user, wait_until
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -34,20 +34,6 @@ def login_from(instance: RunningInstance, ip: str, username: str, password: str)
             TOKEN,
             data={**client, "grant_type": "password", "username": username, "password": password},
         )
-
-
-def add_user(instance: RunningInstance, username: str) -> None:
-    with instance.admin() as c:
-        r = c.post(
-            "/api/v1/users",
-            json={
-                "username": username,
-                "password": f"{username}-password",
-                "email": f"{username}@example.com",
-                "role": 2,
-            },
-        )
-    assert 200 == r.status_code, r.text
 
 
 async def test_a_burst_of_wrong_logins_does_not_freeze_the_instance(
@@ -128,7 +114,7 @@ def test_failed_logins_on_one_user_are_limited_across_addresses(
 ) -> None:
     """N failures on one username from N addresses: a further address is refused for that user, not for another."""
     instance = instance_factory(login_rate_limit_max=3, login_rate_limit_window_s=120.0)
-    add_user(instance, "alice")
+    create_user(instance, "alice")
 
     spent = [
         login_from(instance, f"198.51.100.{n}", "alice", "wrong").status_code for n in range(1, 4)
@@ -148,7 +134,7 @@ def test_successful_logins_use_no_budget_and_others_still_log_in(
 ) -> None:
     """Right passwords do not count; a locked-out address and user leave other addresses and users alone."""
     instance = instance_factory(login_rate_limit_max=2, login_rate_limit_window_s=120.0)
-    add_user(instance, "alice")
+    create_user(instance, "alice")
 
     successes = [
         login_from(instance, "198.51.100.1", "alice", "alice-password").status_code

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tests.clips import MediaClips, upload
-from tests.support import RunningInstance, login, wait_until
+from tests.support import RunningInstance, create_user, login, wait_until
 
 
 def files_under(instance: RunningInstance, *parts: str) -> list[Path]:
@@ -191,19 +191,7 @@ class TestSizeCap:
 class TestQuota:
     @staticmethod
     def user_client(instance: RunningInstance, username: str, **quota: int) -> httpx.Client:
-        with instance.admin() as c:
-            r = c.post(
-                "/api/v1/users",
-                json={
-                    "username": username,
-                    "password": f"{username}-password",
-                    "email": f"{username}@example.com",
-                    "role": 0,
-                    **quota,
-                },
-            )
-        assert 200 == r.status_code, r.text
-        token = login(instance.url, username, f"{username}-password")
+        token = login(instance.url, username, create_user(instance, username, role=0, **quota))
         return instance.client(headers={"Authorization": f"Bearer {token}"})
 
     def test_the_upload_that_would_reach_the_quota_is_refused(

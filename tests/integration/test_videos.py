@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.clips import MediaClips, jobs_of, set_config, upload
 from tests.ladder import register_runner
-from tests.support import RunningInstance, login, wait_until
+from tests.support import RunningInstance, create_user, login, wait_until
 
 WAITING, PENDING = 5, 1
 
@@ -54,17 +54,7 @@ class TestLadder:
         root_videos = [
             upload(instance, media_clips.small).json()["video"]["uuid"] for _ in range(3)
         ]
-        with instance.admin() as c:
-            r = c.post(
-                "/api/v1/users",
-                json={
-                    "username": "bob",
-                    "password": "bob-password",
-                    "email": "bob@example.com",
-                    "role": 0,
-                },
-            )
-        assert 200 == r.status_code, r.text
+        create_user(instance, "bob", role=0)
         with instance.client(
             headers={"Authorization": f"Bearer {login(instance.url, 'bob', 'bob-password')}"}
         ) as bob:
