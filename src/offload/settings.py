@@ -45,6 +45,10 @@ class InstanceSettings(BaseSettings):
     remote_live: bool = True
     remote_transcription: bool = True
     remote_storyboard: bool = True
+    #: Video studio (PeerTube's `video_studio.enabled`, off by default there): cut, intro,
+    #: outro, watermark and segment removal through `POST /videos/{id}/studio/edit`; initial
+    #: value, editable through the config API.
+    studio_enabled: bool = True
     #: Storyboards (PeerTube's `storyboards.enabled`): a sprite sheet per published video;
     #: initial value, editable through the config API.
     storyboards_enabled: bool = True

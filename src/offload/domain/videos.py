@@ -19,8 +19,10 @@ __all__ = [
     "VideoId",
     "VideoState",
     "max_quality_file",
+    "newest_files",
     "next_video_state",
     "parse_video_id",
+    "playable_files",
     "short_uuid",
     "uuid_from_short",
 ]
@@ -39,6 +41,8 @@ class VideoState(enum.IntEnum):
     PUBLISHED = 1
     TO_TRANSCODE = 2
     TRANSCODING_FAILED = 7
+    #: A studio edit is waiting for (or running on) a runner; the video keeps playing.
+    TO_EDIT = 9
 
     @property
     def label(self) -> str:
@@ -52,6 +56,7 @@ _LABELS = {
     VideoState.PUBLISHED: "Published",
     VideoState.TO_TRANSCODE: "To transcode",
     VideoState.TRANSCODING_FAILED: "Transcoding failed",
+    VideoState.TO_EDIT: "To edit",
 }
 
 
@@ -76,6 +81,8 @@ class Video:
     #: The uploader (their account and default channel); None when read without it.
     owner_id: int | None = None
     owner_name: str | None = None
+    #: The generation of files players get (see `playable_files`).
+    generation: int = 0
 
     @property
     def short_uuid(self) -> str:
@@ -102,10 +109,30 @@ class VideoFile:
     has_video: bool
     has_audio: bool
     created_at: datetime
+    #: 0 for the upload's files, one more for each studio edit's.
+    generation: int = 0
 
     @property
     def is_audio_only(self) -> bool:
         return self.has_audio and not self.has_video
+
+
+def playable_files(video: Video, files: Iterable[VideoFile]) -> list[VideoFile]:
+    """The files players get: the video's current generation.
+
+    A studio edit makes its files as the next generation beside these; the video switches to
+    them in one transaction once the edit's required renditions are in, so it never goes
+    unplayable, nor mixes renditions of two edits, in between.
+    """
+    return [f for f in files if f.generation == video.generation]
+
+
+def newest_files(files: Iterable[VideoFile]) -> list[VideoFile]:
+    """The files of the newest generation: what the jobs of a video read as their input (the
+    edited file, once an edit is in, even before players switch to it)."""
+    listed = list(files)
+    newest = max((f.generation for f in listed), default=0)
+    return [f for f in listed if f.generation == newest]
 
 
 def max_quality_file(files: Iterable[VideoFile], *, audio: bool = False) -> VideoFile | None:

@@ -26,6 +26,7 @@ from offload.http.routes import (
     oauth_api,
     runner_api,
     static,
+    studio_api,
     ui_admin,
     videos_api,
 )
@@ -202,6 +203,7 @@ def create_app(
     app.include_router(runner_api.router)
     app.include_router(admin_api.router)
     app.include_router(oauth_api.router)
+    app.include_router(studio_api.router)
     app.include_router(videos_api.router)
     app.include_router(files_api.router)
     app.include_router(config_api.router)

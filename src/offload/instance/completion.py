@@ -19,6 +19,7 @@ audio merge's picture may be smaller, and its sound is what must last: see `Expe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offload.domain.errors import OutputRefused
 from offload.domain.jobs import Job
-from offload.domain.videos import Video, VideoFile, VideoState, next_video_state
+from offload.domain.videos import (
+    Video,
+    VideoFile,
+    VideoState,
+    max_quality_file,
+    next_video_state,
+)
 from offload.instance.results import Commit, PostedPayload
 from offload.instance.videos import VideoService
 from offload.media.errors import ProbeError
@@ -192,58 +199,83 @@ class RenditionCompletion:
         video_uuid = str(job.private_payload.get("videoUUID", ""))
         async with self.videos.db.read() as conn:
             video = await self.repo.get_by_uuid(conn, video_uuid)
+            generation = await self.repo.generation_of_job(conn, job.id) or 0
+            files = await self.repo.list_files(conn, video.id) if video is not None else []
         if video is None:
             log.info("video %s of job %s is gone; dropping the output", video_uuid, job.uuid)
             return None
+        if generation > video.generation:
+            # A rendition of a studio edit: it must last as long as the edited file does.
+            source = max_quality_file(f for f in files if f.generation == generation)
+            if source is not None and source.duration_s:
+                video = dataclasses.replace(video, duration_s=source.duration_s)
         check = await asyncio.to_thread(
             check_output, self.rendition.expected(job, video), video, result.files["videoFile"]
         )
         placed = await self.rendition.place(self.videos, job, video, result, check.info, self.now())
+        placed.values["generation"] = generation
         self.on_change()
 
         async def commit(conn: AsyncConnection) -> None:
-            await self._commit(conn, job, video.id, placed)
+            await self._commit(conn, job, video.id, generation, placed)
 
         return commit
 
-    async def _commit(self, conn: AsyncConnection, job: Job, video_id: int, placed: Placed) -> None:
+    async def _commit(
+        self, conn: AsyncConnection, job: Job, video_id: int, generation: int, placed: Placed
+    ) -> None:
         """Runs in the transaction that marks the job COMPLETED."""
         now = self.now()
         video = await self.repo.lock(conn, video_id)
         if video is None:
             return  # deleted while completing: the placed files are queued already
-        files = await self.repo.list_files(conn, video.id)
+        if generation < video.generation or (
+            generation > video.generation and video.state is not VideoState.TO_TRANSCODE
+        ):
+            # Made for files players left behind, or for an edit that was dropped: the placed
+            # files stay queued for deletion.
+            log.info("job %s made a rendition of a superseded generation; dropped", job.uuid)
+            return
+        files = [
+            f for f in await self.repo.list_files(conn, video.id) if f.generation == generation
+        ]
         new = await self.repo.insert_file(conn, placed.values)
         doomed = _replaced_by(new, files)
         kept = [f for f in files if f.id not in doomed] + [new]
         doomed |= self.rendition.also_removes(job, video, kept)
         kept = [f for f in kept if f.id not in doomed]
         removed = await self.repo.delete_files(conn, doomed)
-        await self.repo.add_garbage(conn, self._paths_of(video.uuid, removed), now)
+        await self.repo.add_garbage(conn, self.videos.file_paths(video.uuid, removed), now)
+        if removed:
+            self.videos.kick_janitor()
+        if generation > video.generation:
+            await self._commit_edit(conn, video, generation, now)
+            return
         if new.duration_s and (not video.duration_s or self.rendition.takes_duration):
             await self.repo.set_duration(conn, video.id, new.duration_s)
-        decided = next_video_state(video.state, await self.repo.job_states(conn, video.id))
-        if decided is not video.state:
-            await self.repo.set_state(conn, video.id, video.state, decided, now)
-            if decided is VideoState.PUBLISHED:
-                self.videos.published(video.id)
+        if not await self.videos.is_building(conn, video):
+            states = await self.repo.job_states(conn, video.id, generation)
+            decided = next_video_state(video.state, states)
+            if decided is not video.state:
+                await self.repo.set_state(conn, video.id, video.state, decided, now)
+                if decided is VideoState.PUBLISHED:
+                    self.videos.published(video.id)
         if any(f.kind == "hls" for f in kept) and (
             new.kind == "hls" or any(f.kind == "hls" for f in removed)
         ):
             # Written under the video's row lock: the next completion of this video waits for
             # our commit, then lists our rendition too.
             await asyncio.to_thread(self.videos.write_master, video.uuid, kept)
-        if removed:
-            self.videos.kick_janitor()
 
-    def _paths_of(self, video_uuid: str, files: list[VideoFile]) -> list[str]:
-        paths = []
-        for f in files:
-            paths.append(self.storage.relative(self.storage.file_path(video_uuid, f)))
-            playlist = self.storage.playlist_path(video_uuid, f)
-            if playlist is not None:
-                paths.append(self.storage.relative(playlist))
-        return paths
+    async def _commit_edit(
+        self, conn: AsyncConnection, video: Video, generation: int, now: datetime
+    ) -> None:
+        """A rendition of the generation an edit is building is in: once the edit's required
+        jobs are all done, players switch to it."""
+        states = await self.repo.job_states(conn, video.id, generation)
+        if next_video_state(VideoState.TO_TRANSCODE, states) is VideoState.PUBLISHED:
+            files = await self.repo.list_files(conn, video.id)
+            await self.videos.switch_generation(conn, video, generation, files, now)
 
     async def on_update(self, job: Job, update: PostedPayload) -> None:
         return None

@@ -34,7 +34,7 @@ from offload.domain.errors import (
     UnknownRunnerJob,
 )
 from offload.domain.jobs import Job, JobState
-from offload.domain.videos import VideoId, max_quality_file
+from offload.domain.videos import VideoId, max_quality_file, newest_files
 from offload.instance.jobs import JobService
 from offload.instance.results import PostedPayload
 from offload.instance.videos import VideoService
@@ -57,6 +57,9 @@ RESTART_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 #: A worker that ran this long before dying starts again from the shortest pause.
 HEALTHY_RUN_S = 60.0
 INTERRUPTED = "Local processing was interrupted by an instance restart"
+
+
+_TASK_FILES = "studio/task-files/"
 
 
 def input_path(url: str, storage_lookup: Callable[[str, str], Awaitable[Path]]) -> Awaitable[Path]:
@@ -280,19 +283,26 @@ class LocalWorkers:
     async def _fetch(self, video_uuid: str, kind: str, workdir: Path) -> Path:
         """The current input file, hard-linked into the job's workdir."""
         video = await self.videos.get(VideoId(uuid=video_uuid))
-        if kind in ("previews/max-quality", "thumbnails/max-quality"):
+        if kind.startswith(_TASK_FILES):
+            # A studio task file; its job named it (the instance wrote the payload).
+            source = self.videos.storage.studio_dir(video.uuid) / Path(kind).name
+        elif kind in ("previews/max-quality", "thumbnails/max-quality"):
             if not video.preview_filename:
                 raise OffloadError("the video has no preview")
             source = self.videos.storage.preview_path(video.preview_filename)
         else:
             chosen = max_quality_file(
-                await self.videos.files(video), audio=kind == "max-quality/audio"
+                newest_files(await self.videos.files(video)), audio=kind == "max-quality/audio"
             )
             if chosen is None:
                 raise OffloadError("the video has no file to transcode")
             source = self.videos.storage.file_path(video.uuid, chosen)
         workdir.mkdir(parents=True, exist_ok=True)
-        target = workdir / f"input-{kind.replace('/', '-')}{source.suffix}"
+        target = (
+            workdir / f"task-{source.name}"
+            if kind.startswith(_TASK_FILES)
+            else workdir / f"input-{kind.replace('/', '-')}{source.suffix}"
+        )
         if not target.exists():
             try:
                 os.link(source, target)

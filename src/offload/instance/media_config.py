@@ -34,6 +34,7 @@ class InstanceConfig:
     remote_transcription: bool
     remote_storyboard: bool
     storyboards: bool = True
+    studio: bool = True
 
     def to_wire(self) -> dict[str, Any]:
         """PeerTube's custom-config shape, limited to the keys this instance honours."""
@@ -49,7 +50,10 @@ class InstanceConfig:
                 "hls": {"enabled": t.hls, "splitAudioAndVideo": t.split_audio},
             },
             "live": {"transcoding": {"remoteRunners": {"enabled": self.remote_live}}},
-            "videoStudio": {"remoteRunners": {"enabled": self.remote_studio}},
+            "videoStudio": {
+                "enabled": self.studio,
+                "remoteRunners": {"enabled": self.remote_studio},
+            },
             "videoTranscription": {"remoteRunners": {"enabled": self.remote_transcription}},
             "storyboards": {
                 "enabled": self.storyboards,
@@ -79,6 +83,7 @@ def _defaults(settings: InstanceSettings) -> InstanceConfig:
         remote_transcription=settings.remote_transcription,
         remote_storyboard=settings.remote_storyboard,
         storyboards=settings.storyboards_enabled,
+        studio=settings.studio_enabled,
     )
 
 
@@ -91,6 +96,7 @@ _BOOL_KEYS = (
     ("transcoding", "hls", "enabled"),
     ("transcoding", "hls", "splitAudioAndVideo"),
     ("live", "transcoding", "remoteRunners", "enabled"),
+    ("videoStudio", "enabled"),
     ("videoStudio", "remoteRunners", "enabled"),
     ("videoTranscription", "remoteRunners", "enabled"),
     ("storyboards", "enabled"),
@@ -181,6 +187,7 @@ def from_wire(tree: Mapping[str, Any]) -> InstanceConfig:
         remote_transcription=tree["videoTranscription"]["remoteRunners"]["enabled"],
         remote_storyboard=tree["storyboards"]["remoteRunners"]["enabled"],
         storyboards=tree["storyboards"]["enabled"],
+        studio=tree["videoStudio"]["enabled"],
     )
 
 

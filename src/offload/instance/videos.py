@@ -24,6 +24,7 @@ from typing import Any
 
 import av
 import av.error
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offload.domain.errors import (
     ChunkTooLarge,
@@ -37,7 +38,15 @@ from offload.domain.errors import (
 from offload.domain.jobs import CANCELLABLE_STATES, Job, JobState
 from offload.domain.ladder import LadderJob, SourceFile, build_vod_ladder, recent_uploads_since
 from offload.domain.uploads import UploadLimits
-from offload.domain.videos import Video, VideoFile, VideoId, VideoState, next_video_state
+from offload.domain.videos import (
+    Video,
+    VideoFile,
+    VideoId,
+    VideoState,
+    max_quality_file,
+    next_video_state,
+    playable_files,
+)
 from offload.instance.jobs import JobService
 from offload.instance.media_config import ConfigService
 from offload.instance.upload_limits import UploadLimiter
@@ -420,9 +429,10 @@ class VideoService:
                 raise VideoNotFound()
             files = await self.repo.list_files(conn, video.id)
             jobs = await self.repo.jobs_of(conn, video.id)
-        return VideoDetails(video, files, jobs)
+        return VideoDetails(video, playable_files(video, files), jobs)
 
     async def files(self, video: Video) -> list[VideoFile]:
+        """Every file of the video, of every generation (job inputs take `newest_files`)."""
         async with self.db.read() as conn:
             return await self.repo.list_files(conn, video.id)
 
@@ -432,7 +442,7 @@ class VideoService:
         async with self.db.read() as conn:
             total, videos = await self.repo.list(conn, start, count, sort)
             files = await self.repo.list_files_of(conn, [v.id for v in videos])
-        return total, [(v, files.get(v.id, [])) for v in videos]
+        return total, [(v, playable_files(v, files.get(v.id, []))) for v in videos]
 
     # ---- deletion -------------------------------------------------------------------------
 
@@ -470,6 +480,7 @@ class VideoService:
                 paths.append(
                     self.storage.relative(self.storage.storyboards_dir / storyboard.filename)
                 )
+            paths.append(self.storage.relative(self.storage.studio_dir(video.uuid)))
             await self.repo.add_garbage(conn, paths, now)
         self.kick_janitor(0.0)
 
@@ -703,11 +714,17 @@ class VideoService:
                 await task
 
     async def add_jobs(
-        self, video: Video, planned: Sequence[LadderJob], *, local: bool
+        self,
+        video: Video,
+        planned: Sequence[LadderJob],
+        *,
+        local: bool,
+        generation: int | None = None,
     ) -> builtins.list[Job]:
         """Create jobs for a video besides its upload's ladder (what a job type's own creation
         plans: an edit, a storyboard …), linked to the video as the ladder's are. `local`: the
-        instance's own workers run them and runners are never offered them."""
+        instance's own workers run them and runners are never offered them. `generation`: the
+        video generation they work for (the one players get unless said otherwise)."""
         assert self.jobs is not None, "attach the job service first"
         async with self.db.write() as conn:
             jobs = await self.jobs.repo.insert_many(
@@ -718,6 +735,7 @@ class VideoService:
                 video.id,
                 [(job.id, j.required) for job, j in zip(jobs, planned, strict=True)],
                 local=local,
+                generation=video.generation if generation is None else generation,
             )
         if any(job.state is JobState.PENDING for job in jobs):
             if local:
@@ -729,8 +747,15 @@ class VideoService:
     # ---- video state ----------------------------------------------------------------------
 
     async def settle(self, job: Job) -> None:
-        """Re-decide the state of the video of a job that just ended badly (or was cancelled)."""
+        """Re-decide the state of the video of a job that just ended badly (or was cancelled).
+
+        A job of the generation a studio edit is building decides that edit: once it cannot be
+        built (a required rendition ERRORED) the edit is dropped whole — its files go, the video
+        stays on the files it plays, published, with the reason as its error — and the edit's
+        other jobs are cancelled. A job of an older generation decides nothing any more.
+        """
         now = self.now()
+        dropped: builtins.list[Job] = []
         async with self.db.write() as conn:
             video_id = await self.repo.video_of_job(conn, job.id)
             if video_id is None:
@@ -738,10 +763,104 @@ class VideoService:
             video = await self.repo.lock(conn, video_id)
             if video is None:
                 return
-            decided = next_video_state(video.state, await self.repo.job_states(conn, video_id))
-            if decided is not video.state:
-                error = job.error if decided is VideoState.TRANSCODING_FAILED else None
-                await self.repo.set_state(conn, video_id, video.state, decided, now, error=error)
+            generation = await self.repo.generation_of_job(conn, job.id) or 0
+            if generation > video.generation:
+                dropped = await self._settle_edit(conn, video, generation, job, now)
+            elif generation == video.generation and not await self.is_building(conn, video):
+                states = await self.repo.job_states(conn, video_id, generation)
+                decided = next_video_state(video.state, states)
+                if decided is not video.state:
+                    error = job.error if decided is VideoState.TRANSCODING_FAILED else None
+                    await self.repo.set_state(
+                        conn, video_id, video.state, decided, now, error=error
+                    )
+        assert self.jobs is not None
+        for doomed in dropped:
+            with contextlib.suppress(JobNotCancellable, VideoNotFound, NotFound):
+                await self.jobs.cancel(doomed.uuid)
+
+    async def _settle_edit(
+        self, conn: AsyncConnection, video: Video, generation: int, job: Job, now: datetime
+    ) -> builtins.list[Job]:
+        """A job of an edit's new ladder ended badly: switch over, drop the edit, or wait."""
+        if video.state is not VideoState.TO_TRANSCODE:
+            return []  # dropped already (or still the studio job's to decide)
+        states = await self.repo.job_states(conn, video.id, generation)
+        decided = next_video_state(VideoState.TO_TRANSCODE, states)
+        files = await self.repo.list_files(conn, video.id)
+        if decided is VideoState.PUBLISHED:
+            # Every required job ended, some cancelled: players switch to what was made.
+            await self.switch_generation(conn, video, generation, files, now)
+            return []
+        if decided is not VideoState.TRANSCODING_FAILED:
+            return []
+        doomed = [f for f in files if f.generation == generation]
+        removed = await self.repo.delete_files(conn, [f.id for f in doomed])
+        await self.repo.add_garbage(conn, self.file_paths(video.uuid, removed), now)
+        reason = f"The studio edit was dropped, its transcoding failed: {job.error or 'job ended'}"
+        await self.repo.set_state(
+            conn, video.id, VideoState.TO_TRANSCODE, VideoState.PUBLISHED, now, error=reason
+        )
+        log.warning("video %s: %s", video.uuid, reason)
+        self.kick_janitor()
+        return await self.repo.active_jobs_of_generation(conn, video.id, generation)
+
+    async def is_building(self, conn: AsyncConnection, video: Video) -> bool:
+        """A studio edit is under way: its state belongs to the edit, not to the current files."""
+        return video.state in (VideoState.TO_EDIT, VideoState.TO_TRANSCODE) and (
+            await self.repo.newest_job_generation(conn, video.id) > video.generation
+        )
+
+    async def switch_generation(
+        self,
+        conn: AsyncConnection,
+        video: Video,
+        generation: int,
+        files: builtins.list[VideoFile],
+        now: datetime,
+    ) -> None:
+        """Players move to `generation`'s files and the older ones go (run under the video's
+        row lock, in the transaction that completes the edit's last required job). The old
+        files are queued for deletion after the janitor's grace, so a player mid-stream on
+        them is not cut off; the master playlist is rewritten in place."""
+        new = [f for f in files if f.generation == generation]
+        removed = await self.repo.delete_files(
+            conn, [f.id for f in files if f.generation < generation]
+        )
+        await self.repo.add_garbage(conn, self.file_paths(video.uuid, removed), now)
+        await self.repo.set_generation(conn, video.id, generation)
+        best = max_quality_file(new)
+        if best is not None and best.duration_s:
+            await self.repo.set_duration(conn, video.id, best.duration_s)
+        if video.state is not VideoState.PUBLISHED:
+            await self.repo.set_state(conn, video.id, video.state, VideoState.PUBLISHED, now)
+        master = self.storage.hls_dir(video.uuid) / MASTER_PLAYLIST
+        if any(f.kind == "hls" for f in new):
+            await asyncio.to_thread(self.write_master, video.uuid, new)
+        else:
+            await asyncio.to_thread(master.unlink, True)
+        self.kick_janitor()
+        # The storyboard and the like follow the new content.
+        self.published(video.id)
+
+    def file_paths(self, video_uuid: str, files: builtins.list[VideoFile]) -> builtins.list[str]:
+        """Media-tree paths of files (and their HLS playlists), as garbage rows take them."""
+        paths = []
+        for f in files:
+            paths.append(self.storage.relative(self.storage.file_path(video_uuid, f)))
+            playlist = self.storage.playlist_path(video_uuid, f)
+            if playlist is not None:
+                paths.append(self.storage.relative(playlist))
+        return paths
+
+    def jobs_added(self, *, local: bool) -> None:
+        """Jobs were added in a transaction that commits after the caller returns: tell the
+        runners (the ping is debounced past the commit) or, a moment later, the local workers."""
+        assert self.jobs is not None
+        if local:
+            asyncio.get_running_loop().call_later(0.5, self.on_local_jobs)
+        else:
+            self.jobs.notifier.ping()
 
     async def job_is_local(self, job_id: int) -> bool:
         async with self.db.read() as conn:

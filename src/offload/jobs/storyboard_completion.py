@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from offload.domain.errors import OutputRefused
 from offload.domain.jobs import Job, JobSpec, JobType
 from offload.domain.ladder import LadderJob, input_file_url
-from offload.domain.videos import VideoId, VideoState, max_quality_file
+from offload.domain.videos import VideoId, VideoState, max_quality_file, playable_files
 from offload.instance.results import Commit, CompletionFactory, JobHandler, PostedPayload
 from offload.instance.videos import VideoService
 from offload.jobs.storyboard import SpriteGeometry, sprite_geometry
@@ -63,7 +63,7 @@ class StoryboardPlanner:
         config = await videos.config.current()
         if not config.storyboards:
             return
-        source = max_quality_file(files)
+        source = max_quality_file(playable_files(video, files))
         geometry = (
             sprite_geometry(video.duration_s or 0.0, source.width, source.height)
             if source is not None and source.has_video

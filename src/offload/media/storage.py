@@ -111,6 +111,8 @@ class MediaStorage:
         self.previews_dir = self.root / "previews"
         #: Storyboard sprite sheets, one per video, by generated file name.
         self.storyboards_dir = self.root / "storyboards"
+        #: Studio task files (intros, outros, watermarks) of the edits still to run, per video.
+        self.studio_root = self.root / "studio"
         self.tmp_dir = self.root / "tmp"
         #: Where multipart uploads (ours and runners') stream their file parts.
         self.upload_tmp_dir = self.tmp_dir / "uploads"
@@ -139,6 +141,9 @@ class MediaStorage:
 
     def playlist_path(self, video_uuid: str, file: VideoFile) -> Path | None:
         return self.hls_dir(video_uuid) / file.playlist_filename if file.playlist_filename else None
+
+    def studio_dir(self, video_uuid: str) -> Path:
+        return self.studio_root / video_uuid
 
     def preview_path(self, filename: str) -> Path:
         return self.previews_dir / filename

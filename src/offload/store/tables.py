@@ -239,8 +239,11 @@ videos = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("uuid", sa.String(36), nullable=False, unique=True),
     sa.Column("name", sa.String(120), nullable=False),
-    #: PeerTube's video state ids: 1 published, 2 to transcode, 7 transcoding failed.
+    #: PeerTube's video state ids: 1 published, 2 to transcode, 7 transcoding failed, 9 to edit.
     sa.Column("state", sa.SmallInteger, nullable=False),
+    #: The generation of files players get; a studio edit builds the next one beside it and
+    #: switches over once its required renditions are in (see domain/videos.py).
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
     sa.Column("duration_s", sa.Float, nullable=True),
     sa.Column("has_video", sa.Boolean, nullable=False),
     sa.Column("has_audio", sa.Boolean, nullable=False),
@@ -289,6 +292,8 @@ video_files = sa.Table(
     sa.Column("has_video", sa.Boolean, nullable=False),
     sa.Column("has_audio", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    #: The video generation this file belongs to (0: the upload's; +1 per studio edit).
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
 )
 
 #: A video's storyboard (at most one): the sprite sheet under <data>/storyboards/ and its
@@ -331,6 +336,8 @@ video_jobs = sa.Table(
     sa.Column("required", sa.Boolean, nullable=False),
     #: Created while remote VOD runners were off: the instance's own workers run it.
     sa.Column("local", sa.Boolean, nullable=False),
+    #: The video generation the job works for: only those jobs decide that generation's state.
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
 )
 
 #: PeerTube's resumable uploads in progress; the bytes live in <data>/tmp/resumable/<id>.

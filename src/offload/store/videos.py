@@ -19,6 +19,7 @@ from offload.domain.jobs import JobState
 from offload.domain.videos import Video, VideoFile, VideoId, VideoState
 from offload.store.jobs import on_offer, row_to_job
 from offload.store.tables import (
+    UTCDateTime,
     media_garbage,
     runner_jobs,
     users,
@@ -53,6 +54,7 @@ def row_to_video(row: Any) -> Video:
         published_at=m["published_at"],
         owner_id=m.get("account_id"),
         owner_name=m.get("account_name"),
+        generation=m["generation"],
     )
 
 
@@ -155,7 +157,10 @@ class VideoRepository:
         """One conditional UPDATE: the state moves only from what the caller decided from."""
         values: dict[str, Any] = {"state": int(state), "updated_at": now}
         if state is VideoState.PUBLISHED:
-            values["published_at"] = now
+            # A video published before keeps its date when an edit republishes it.
+            values["published_at"] = sa.func.coalesce(
+                videos.c.published_at, sa.literal(now, type_=UTCDateTime())
+            )
         if error is not None:
             values["error"] = error[:5000]
         result = await conn.execute(
@@ -171,6 +176,11 @@ class VideoRepository:
             sa.update(videos).where(where).values(name=name, updated_at=now)
         )
         return result.rowcount > 0
+
+    async def set_generation(self, conn: AsyncConnection, video_id: int, generation: int) -> None:
+        await conn.execute(
+            sa.update(videos).where(videos.c.id == video_id).values(generation=generation)
+        )
 
     async def set_duration(self, conn: AsyncConnection, video_id: int, duration_s: float) -> None:
         await conn.execute(
@@ -270,27 +280,77 @@ class VideoRepository:
         links: Sequence[tuple[int, bool]],
         *,
         local: bool,
+        generation: int = 0,
     ) -> None:
         if links:
             await conn.execute(
                 sa.insert(video_jobs),
                 [
-                    {"job_id": job_id, "video_id": video_id, "required": required, "local": local}
+                    {
+                        "job_id": job_id,
+                        "video_id": video_id,
+                        "required": required,
+                        "local": local,
+                        "generation": generation,
+                    }
                     for job_id, required in links
                 ],
             )
 
     async def job_states(
-        self, conn: AsyncConnection, video_id: int
+        self, conn: AsyncConnection, video_id: int, generation: int = 0
     ) -> builtins.list[tuple[bool, JobState]]:
+        """(required, state) of the jobs working for one generation of the video."""
         rows = (
             await conn.execute(
                 sa.select(video_jobs.c.required, runner_jobs.c.state)
                 .select_from(video_jobs.join(runner_jobs, runner_jobs.c.id == video_jobs.c.job_id))
-                .where(video_jobs.c.video_id == video_id)
+                .where(video_jobs.c.video_id == video_id, video_jobs.c.generation == generation)
             )
         ).all()
         return [(bool(r.required), JobState(r.state)) for r in rows]
+
+    async def active_jobs_of_generation(
+        self, conn: AsyncConnection, video_id: int, generation: int
+    ) -> builtins.list[Any]:
+        """The jobs of one generation that have not ended (an abandoned edit cancels them)."""
+        rows = (
+            await conn.execute(
+                sa.select(runner_jobs)
+                .select_from(video_jobs.join(runner_jobs, runner_jobs.c.id == video_jobs.c.job_id))
+                .where(
+                    video_jobs.c.video_id == video_id,
+                    video_jobs.c.generation == generation,
+                    runner_jobs.c.state.in_(
+                        [
+                            int(JobState.PENDING),
+                            int(JobState.WAITING_FOR_PARENT_JOB),
+                            int(JobState.PROCESSING),
+                        ]
+                    ),
+                )
+            )
+        ).all()
+        return [row_to_job(r) for r in rows]
+
+    async def newest_job_generation(self, conn: AsyncConnection, video_id: int) -> int:
+        """The highest generation any job of the video works for (0 with none)."""
+        value = (
+            await conn.execute(
+                sa.select(sa.func.max(video_jobs.c.generation)).where(
+                    video_jobs.c.video_id == video_id
+                )
+            )
+        ).scalar()
+        return int(value or 0)
+
+    async def generation_of_job(self, conn: AsyncConnection, job_id: int) -> int | None:
+        """The video generation a job works for; None for a job of no video."""
+        return (
+            await conn.execute(
+                sa.select(video_jobs.c.generation).where(video_jobs.c.job_id == job_id)
+            )
+        ).scalar()
 
     async def jobs_of(self, conn: AsyncConnection, video_id: int) -> builtins.list[Any]:
         rows = (

@@ -62,6 +62,11 @@ async def server_config(services: ServicesDep) -> dict[str, Any]:
             "remoteRunners": {"enabled": config.remote_vod},
         },
         "live": {"enabled": False},
+        "videoStudio": {
+            "enabled": config.studio,
+            "enableIntroAndOutroFiles": True,
+            "remoteRunners": {"enabled": config.remote_studio},
+        },
         "import": {
             "videos": {"http": {"enabled": False}, "torrent": {"enabled": False}},
             "videoChannelSynchronization": {"enabled": False},
