@@ -33,6 +33,16 @@ async def edit(videoId: str, request: Request, user: AdminUser, services: Servic
     if ident is None:
         raise BadParams("videoId")
     media = media_of(services)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        # Tasks without files (cuts, segment removals) may come as JSON, as PeerTube takes them.
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise BadParams("body", messages={"body": "a JSON object is expected"}) from exc
+        if not isinstance(body, dict):
+            raise BadParams("body", messages={"body": "a JSON object is expected"})
+        await request_edit(media.videos, ident, user, body, {})
+        return Response(status_code=204)
     file_cap = media.videos.limits.max_file_bytes
     with disk_full_as_storage_full():
         form = await parse_multipart(
