@@ -27,7 +27,7 @@ from offload.cli.output import err, out
 
 __all__ = ["videos_app"]
 
-videos_app = typer.Typer(help="Upload and list videos.", no_args_is_help=True)
+videos_app = typer.Typer(help="Upload, list and edit videos.", no_args_is_help=True)
 
 #: Network calls give up after this long without progress.
 TIMEOUT_S = 60.0
@@ -134,12 +134,18 @@ def _playable_url(video: dict[str, Any]) -> str | None:
     return None
 
 
-def _wait(client: httpx.Client, uuid: str, timeout_s: float) -> dict[str, Any]:
+#: Video states that mean "not done yet": to transcode, to edit.
+_BUSY_STATES = frozenset({2, 9})
+
+
+def _wait(
+    client: httpx.Client, uuid: str, timeout_s: float, what: str = "transcoding"
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
-    with err.status(f"transcoding {uuid}…"):
+    with err.status(f"{what} {uuid}…"):
         while True:
             video = client.get(f"/api/v1/videos/{uuid}").json()
-            if video["state"]["id"] != 2 or time.monotonic() > deadline:
+            if video["state"]["id"] not in _BUSY_STATES or time.monotonic() > deadline:
                 return dict(video)
             time.sleep(1.0)
 
@@ -222,3 +228,109 @@ def list_videos(
         table.add_row(str(v["id"]), v["uuid"], v["name"], f"{v['duration']} s", v["state"]["label"])
     out.print(table)
     err.print(f"{body['total']} video(s)")
+
+
+_CUT_RE = re.compile(r"^(\d*):(\d*)$")
+_SEGMENT_RE = re.compile(r"^(\d+)-(\d+)$")
+
+
+def studio_tasks(
+    cut: str | None,
+    remove: list[str],
+    intro: Path | None,
+    outro: Path | None,
+    watermark: Path | None,
+) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    """The edit's multipart fields and file parts, tasks in a fixed order: cut, remove-segments,
+    add-intro, add-outro, add-watermark."""
+    data: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    index = 0
+    if cut is not None:
+        match = _CUT_RE.match(cut)
+        if not match or not (match.group(1) or match.group(2)):
+            raise typer.BadParameter("--cut is START:END in whole seconds (either may be left out)")
+        data[f"tasks[{index}][name]"] = "cut"
+        for key, value in (("start", match.group(1)), ("end", match.group(2))):
+            if value:
+                data[f"tasks[{index}][options][{key}]"] = value
+        index += 1
+    if remove:
+        data[f"tasks[{index}][name]"] = "remove-segments"
+        for j, segment in enumerate(remove):
+            match = _SEGMENT_RE.match(segment)
+            if not match:
+                raise typer.BadParameter("--remove is START-END in whole seconds")
+            data[f"tasks[{index}][options][segments][{j}][start]"] = match.group(1)
+            data[f"tasks[{index}][options][segments][{j}][end]"] = match.group(2)
+        index += 1
+    for name, path in (("add-intro", intro), ("add-outro", outro), ("add-watermark", watermark)):
+        if path is not None:
+            data[f"tasks[{index}][name]"] = name
+            files[f"tasks[{index}][options][file]"] = (path.name, path.read_bytes())
+            index += 1
+    if not index:
+        raise typer.BadParameter(
+            "give at least one of --cut, --remove, --intro, --outro, --watermark"
+        )
+    return data, files
+
+
+@videos_app.command("edit")
+def edit(
+    video: Annotated[str, typer.Argument(help="Video id, UUID or short UUID.")],
+    cut: Annotated[
+        str | None, typer.Option(help="Keep START:END (seconds; ':30' or '5:' for one end).")
+    ] = None,
+    remove: Annotated[
+        list[str], typer.Option(help="Remove START-END (seconds); repeat for more segments.")
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    intro: Annotated[
+        Path | None, typer.Option(help="Video to put before.", exists=True, dir_okay=False)
+    ] = None,
+    outro: Annotated[
+        Path | None, typer.Option(help="Video to put after.", exists=True, dir_okay=False)
+    ] = None,
+    watermark: Annotated[
+        Path | None,
+        typer.Option(help="Picture to overlay (top right).", exists=True, dir_okay=False),
+    ] = None,
+    url: UrlOpt = "http://127.0.0.1:9000",
+    username: UserOpt = "root",
+    password: PasswordOpt = None,
+    wait: Annotated[
+        bool, typer.Option(help="Wait until the edited video is published (or the edit fails).")
+    ] = False,
+    wait_timeout_s: Annotated[float, typer.Option(help="How long --wait waits.")] = 900.0,
+) -> None:
+    """Edit a video in the studio (PeerTube's tasks, run by a runner or the instance)."""
+    data, files = studio_tasks(cut, remove, intro, outro, watermark)
+    if password is None:
+        password = typer.prompt(f"password of {username}", hide_input=True)
+    with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
+        try:
+            token = _login(client, username, password)
+        except (UploadFailed, httpx.HTTPError) as exc:
+            err.print(f"[red]cannot log in to {url}:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        client.headers["Authorization"] = f"Bearer {token}"
+        before = client.get(f"/api/v1/videos/{video}")
+        if before.status_code != 200:
+            err.print(f"[red]video {video}:[/red] {_detail(before)}")
+            raise typer.Exit(1)
+        r = client.post(f"/api/v1/videos/{video}/studio/edit", data=data, files=files or None)
+        if r.status_code != 204:
+            err.print(f"[red]edit refused:[/red] {_detail(r)}")
+            raise typer.Exit(1)
+        uuid = before.json()["uuid"]
+        err.print(f"[green]edit queued[/green] for video {uuid}")
+        if not wait:
+            return
+        details = _wait(client, uuid, wait_timeout_s, "editing")
+        error = details.get("transcodingError")
+        if details["state"]["id"] == 1 and error == before.json().get("transcodingError"):
+            err.print(f"  {details['state']['label']}: {details['duration']} s")
+            typer.echo(_playable_url(details) or uuid)
+        else:
+            err.print(f"  [red]{details['state']['label']}[/red] {error or ''}")
+            raise typer.Exit(1)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from offload.http.deps import ServicesDep, client_ip, enforce_rate_limit
-from offload.http.routes import ui_jobs, ui_runners, ui_settings, ui_videos
+from offload.http.routes import ui_jobs, ui_runners, ui_settings, ui_studio, ui_videos
 from offload.http.ui.dashboard import load_dashboard
 from offload.http.ui.render import STATIC_DIR, UiRoute, render, render_fragment
 from offload.http.ui.session import (
@@ -31,6 +31,7 @@ router = APIRouter(prefix="/admin", route_class=UiRoute, include_in_schema=False
 router.include_router(ui_runners.router)
 router.include_router(ui_jobs.router)
 router.include_router(ui_videos.router)
+router.include_router(ui_studio.router)
 router.include_router(ui_settings.router)
 
 _STATIC = {"admin.css": "text/css", "admin.js": "text/javascript"}

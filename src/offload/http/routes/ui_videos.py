@@ -15,10 +15,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from offload.domain.errors import OffloadError, VideoNotFound
+from offload.domain.jobs import JobState, JobType
 from offload.domain.videos import Video, VideoFile, VideoId, VideoState, parse_video_id
 from offload.http.deps import ServicesDep
 from offload.http.multipart import parse_multipart
 from offload.http.services import Services
+from offload.http.ui.dashboard import connected_runner_ids, count_online_runners
 from offload.http.ui.paging import Page, parse_start
 from offload.http.ui.render import UiRoute, render, render_fragment
 from offload.http.ui.session import CheckedForm, CsrfRejected, Session, set_flash
@@ -37,7 +39,9 @@ _STATE_CLASS = {
     VideoState.PUBLISHED: "completed",
     VideoState.TO_TRANSCODE: "processing",
     VideoState.TRANSCODING_FAILED: "errored",
+    VideoState.TO_EDIT: "processing",
 }
+_EDITABLE = (VideoState.PUBLISHED, VideoState.TRANSCODING_FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +190,32 @@ async def video_page(
             back="/admin/videos",
         )
     context = _context(services, details.video, details.files, details.jobs, session.csrf)
+    context.update(await _studio_context(services, details))
     boards = await storyboards_to_wire(media_of(services).videos, VideoId(id=details.video.id))
     return await render(
         request, services, session, "video.html", storyboards=boards["storyboards"], **context
     )
+
+
+async def _studio_context(services: Services, details: Any) -> dict[str, Any]:
+    """Whether the studio form is offered, and whether an edit waits for a runner while none
+    is online (remote studio on): the page says so rather than leaving the job silent."""
+    media = media_of(services)
+    config = await media.config.current()
+    video = details.video
+    waiting = [j for j in details.jobs if j.type is JobType.STUDIO and j.state is JobState.PENDING]
+    runner_missing = False
+    if waiting and not await media.videos.job_is_local(waiting[0].id):
+        async with services.db.read() as conn:
+            online = await count_online_runners(
+                conn, services.runners.now(), connected_runner_ids(services)
+            )
+        runner_missing = online == 0
+    return {
+        "studio_enabled": config.studio,
+        "studio_editable": config.studio and video.state in _EDITABLE and video.has_video,
+        "studio_waiting_for_runner": runner_missing,
+    }
 
 
 @router.get("/videos/{video_id}/status")
@@ -201,6 +227,7 @@ async def video_status(
     except VideoNotFound:
         return await render_fragment(request, services, "_video_status.html", video=None)
     context = _context(services, details.video, details.files, details.jobs, session.csrf)
+    context.update(await _studio_context(services, details))
     return await render_fragment(request, services, "_video_status.html", **context)
 
 
