@@ -33,7 +33,7 @@ from offload.media.ffmpeg import ffmpeg_command
 from offload.media.ffmpeg_process import run_ffmpeg
 from offload.media.probe import MediaInfo, probe
 
-__all__ = ["KIND", "SUPPORTED_TASKS", "StudioJob", "read_studio_job"]
+__all__ = ["KIND", "SUPPORTED_TASKS", "StudioJob", "Task", "edit_args", "read_studio_job"]
 
 #: The task names this runner performs, in the official runner's order (0.6.0 adds the last).
 SUPPORTED_TASKS = ("add-intro", "add-outro", "add-watermark", "cut", "remove-segments")
@@ -189,7 +189,7 @@ async def _studio(payload: dict[str, Any], work: Work) -> dict[str, Path]:
     previous: Path | None = None
     for index, task in enumerate(job.tasks):
         output = work.workdir / f"output-edition-{uuid.uuid4()}.mp4"
-        args, duration_s = await _task_args(task, source, output, work)
+        args, duration_s = await edit_args(task, source, output, work)
         await run_ffmpeg(
             ffmpeg_command(work.ffmpeg, args),
             cwd=work.workdir,
@@ -209,10 +209,15 @@ async def _studio(payload: dict[str, Any], work: Work) -> dict[str, Path]:
     return {"videoFile": previous}
 
 
-async def _task_args(
+async def edit_args(
     task: Task, source: EditInput, output: Path, work: Work
 ) -> tuple[list[str], float | None]:
-    """The task's ffmpeg argv and the output duration its progress is measured against."""
+    """The task's ffmpeg argv (without `ffmpeg_command`'s prefix) and the output duration its
+    progress is measured against; fetches and probes the task's own file.
+
+    Raises:
+        ProbeError / MediaError: the task's file is not what it must be, or nothing would be
+            left of the video."""
     duration = source.video_info.duration_s
     if isinstance(task, Cut):
         end = min(task.end, duration) if task.end and duration else (task.end or duration)
