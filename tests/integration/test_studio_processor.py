@@ -324,11 +324,17 @@ class TestReadableErrors:
                 "needs a start before its end",
             ),
             ({"name": "remove-segments", "options": {}}, "non-empty list"),
+            ({"name": "remove-segments", "options": {"segments": [3]}}, "has invalid options"),
+            ({"name": "cut", "options": [1, 3]}, "options is not an object"),
+            ("cut", "None is not supported"),
         ],
-        ids=["unknown", "nameless", "bad-start", "reversed", "no-file", "no-ratio", "half", "none"],
+        ids=[
+            *("unknown", "nameless", "bad-start", "reversed", "no-file", "no-ratio", "half"),
+            *("no-segments", "segment-not-object", "options-not-object", "task-not-object"),
+        ],
     )
     async def test_a_bad_task_is_refused_before_any_work(
-        self, inputs: StudioInputs, tmp_path: Path, task: dict[str, Any], message: str
+        self, inputs: StudioInputs, tmp_path: Path, task: Any, message: str
     ) -> None:
         """Checked up front, named in the message: no ffmpeg ran, nothing was written."""
         with pytest.raises(UnsupportedJob, match=message):

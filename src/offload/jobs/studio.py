@@ -127,7 +127,7 @@ def _task(index: int, raw: Any) -> Task:
                 _ratio("verticalMarginRatio", options.get("verticalMarginRatio")),
             )
         return RemoveSegments(_segments(options.get("segments")))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UnsupportedJob(f"studio task {index} {name!r} has invalid options: {exc}") from exc
 
 
