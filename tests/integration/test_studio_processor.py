@@ -401,10 +401,14 @@ async def test_cancelling_mid_task_kills_ffmpeg(inputs: StudioInputs, tmp_path: 
         )
     )
     await async_wait_until(
-        lambda: bool(progress) and bool(processes_mentioning(str(workdir))),
+        lambda: (
+            set(processes_mentioning(str(workdir)))
+            & set(processes_mentioning(str(inputs.watermark)))
+        ),
         timeout_s=30,
-        message="the second task's ffmpeg is running",
+        message="the second task's ffmpeg (the one reading the watermark) is running",
     )
+    assert progress and progress[-1] < 100
 
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
