@@ -29,6 +29,7 @@ from bench.dispatch import (
 )
 from bench.harness import Row
 from bench.overhead import runner_overhead
+from bench.studio import studio_edit
 from bench.transfer import transfer_memory
 from tests.support import PgCluster, find_pg_bin, pg_cluster
 
@@ -94,6 +95,12 @@ def main() -> None:
         rows += runner_overhead(clip_s=4 if quick else 20, repeats=1 if quick else 3, work=work)
         rows += transfer_memory([10, 100] if quick else [100, 1024], work)
         rows += oversized_bodies(clients=20, body_mib=150, rounds=1 if quick else 3, work=work)
+        rows += studio_edit(
+            clip_s=3 if quick else 20,
+            intro_s=1 if quick else 3,
+            repeats=1 if quick else 3,
+            work=work,
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     elapsed = time.perf_counter() - started

@@ -32,7 +32,7 @@ COMPLETED = 3
 # ---- the type: what would be `offload/jobs/copy.py` --------------------------------------
 
 #: A protocol type nothing implements yet, given an implementation here.
-COPY = JobType.STUDIO
+COPY = JobType.TRANSCRIPTION
 
 
 def plan_copy(video_uuid: str, public_url: str, new_uuid: Callable[[], str]) -> LadderJob:

@@ -18,7 +18,7 @@ from offload.media.processors import SUPPORTED_JOB_TYPES
 
 VOD = ("vod-web-video-transcoding", "vod-hls-transcoding", "vod-audio-merge-transcoding")
 #: What the built-in registry processes, in registration order.
-PROCESSED = (*VOD, "generate-video-storyboard")
+PROCESSED = (*VOD, "video-studio-transcoding", "generate-video-storyboard")
 
 
 async def _nothing(payload: dict[str, Any], work: Work) -> dict[str, Path]:
@@ -54,27 +54,29 @@ def test_the_instance_completes_exactly_the_types_that_can_be_processed() -> Non
 
 
 def test_the_runner_advertises_the_registered_types_in_order() -> None:
-    """What a runner takes by default is the registry's processable types: the VOD family
-    and storyboards."""
+    """What a runner takes by default is the registry's processable types: the VOD family,
+    studio edits and storyboards."""
     assert PROCESSED == SUPPORTED_JOB_TYPES == BUILTIN_KINDS.processable
     assert VOD == tuple(str(kind.type) for kind in vod.KINDS)
 
 
 def test_a_wire_type_registered_twice_is_refused() -> None:
     """Two kinds for one wire name is a mistake caught when the registry is built."""
-    kind = JobKind(JobType.STUDIO, success_files("videoFile"), no_update_payload)
+    kind = JobKind(JobType.TRANSCRIPTION, success_files("vttFile"), no_update_payload)
 
-    with pytest.raises(ValueError, match="video-studio-transcoding"):
+    with pytest.raises(ValueError, match="video-transcription"):
         JobKinds([kind, kind])
 
 
 def test_replacing_a_kind_leaves_the_original_registry_alone() -> None:
     """`replacing` gives a type its implementation in a new registry; the built-in one keeps
     refusing it (registries are per instance or runner, never shared state)."""
-    studio = JobKind(JobType.STUDIO, success_files("videoFile"), no_update_payload, _nothing)
+    transcription = JobKind(
+        JobType.TRANSCRIPTION, success_files("vttFile"), no_update_payload, _nothing
+    )
 
-    replaced = BUILTIN_KINDS.replacing(studio)
+    replaced = BUILTIN_KINDS.replacing(transcription)
 
-    assert (*PROCESSED, "video-studio-transcoding") == replaced.processable
+    assert (*PROCESSED, "video-transcription") == replaced.processable
     assert PROCESSED == BUILTIN_KINDS.processable
     assert sorted(k.type for k in replaced) == sorted(JobType)

@@ -33,6 +33,7 @@ __all__ = [
     "resolve_ffmpeg_path",
     "rounded_fps",
     "scale_filter",
+    "studio_preset",
     "web_video_args",
 ]
 
@@ -266,6 +267,31 @@ def audio_merge_args(
     ]
 
 
+def studio_preset(
+    *,
+    video_info: MediaInfo,
+    audio_info: MediaInfo | None,
+    fps: int,
+    options: FfmpegOptions,
+    can_copy_audio: bool,
+    video_filters: list[str],
+) -> list[str]:
+    """The VOD preset of a studio edit (§3.4): the input's own resolution and `fps`, no scale
+    filter, and `video_filters` as the `-vf` (empty when the edit's `-filter_complex` ends with
+    the fps filter itself, since ffmpeg refuses both on one stream)."""
+    return _vod_preset(
+        video_info=video_info,
+        audio_info=audio_info,
+        resolution=video_info.resolution,
+        fps=fps,
+        options=options,
+        can_copy_audio=can_copy_audio,
+        video_only=False,
+        portrait=_portrait(video_info),
+        video_filters=video_filters,
+    )
+
+
 # ---- the shared "default profile" preset --------------------------------------------------
 
 
@@ -279,8 +305,11 @@ def _vod_preset(
     can_copy_audio: bool,
     video_only: bool,
     portrait: bool,
+    video_filters: list[str] | None = None,
 ) -> list[str]:
-    """PeerTube's `presetVOD`: codec groups, then output options in the order it adds them."""
+    """PeerTube's `presetVOD`: codec groups, then output options in the order it adds them.
+
+    `video_filters` replaces the default scale + fps `-vf` (studio edits keep their size)."""
     audio_source = audio_info or video_info
     has_audio = audio_source.has_audio
     # Audio merge probes the audio file for "video" facts; its picture comes from the image.
@@ -309,9 +338,12 @@ def _vod_preset(
         if stream == "audio":
             out += audio_options
             continue
-        filters = [scale_filter(resolution, portrait)] if resolution else []
-        if fps:
-            filters.append(f"fps=fps={fps}")
+        if video_filters is not None:
+            filters = list(video_filters)
+        else:
+            filters = [scale_filter(resolution, portrait)] if resolution else []
+            if fps:
+                filters.append(f"fps=fps={fps}")
         if filters:
             out += ["-vf", ",".join(filters)]
         bitrate = target_bitrate(_input_bitrate(video_info), resolution, ratio, fps)
