@@ -5,6 +5,7 @@ instance and probed with PyAV."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,13 +18,13 @@ from imageio_ffmpeg import get_ffmpeg_exe
 
 from tests.clips import jobs_of
 from tests.integration.test_studio_api import edit, video_of
-from tests.media import make_clip
+from tests.media import make_clip, paced_ffmpeg, processes_mentioning
 from tests.runner_home import RunnerHome
-from tests.support import RunningInstance, wait_until
+from tests.support import RunningInstance, start_instance, wait_until
 
 pytestmark = pytest.mark.slow
 
-PUBLISHED = 1
+PUBLISHED, TO_EDIT = 1, 9
 STUDIO = "video-studio-transcoding"
 STORYBOARD = "generate-video-storyboard"
 #: The edited video's duration against what the tasks say: re-encodes end on a frame.
@@ -47,10 +48,12 @@ def _published(
     """The video once published with every job done, its storyboard jobs included (they are
     planned just after publication)."""
     return wait_until(
-        lambda: (v := video_of(instance, video))["state"]["id"] == PUBLISHED
-        and not any(j["state"]["id"] in (1, 2, 5, 9) for j in v["jobs"])
-        and sum(j["type"] == STORYBOARD for j in v["jobs"]) == storyboards
-        and v,
+        lambda: (
+            (v := video_of(instance, video))["state"]["id"] == PUBLISHED
+            and not any(j["state"]["id"] in (1, 2, 5, 9) for j in v["jobs"])
+            and sum(j["type"] == STORYBOARD for j in v["jobs"]) == storyboards
+            and v
+        ),
         timeout_s=timeout_s,
         message=f"video published with every job done and {storyboards} storyboard job(s)",
     )
@@ -130,7 +133,7 @@ def _run_edits(instance: RunningInstance, tmp_path: Path, edits: list[Any]) -> N
         r = edit(instance, video, tasks, files)
         assert 204 == r.status_code, (label, r.text)
         wait_until(
-            lambda: video_of(instance, video)["state"]["id"] != PUBLISHED,
+            lambda video=video: video_of(instance, video)["state"]["id"] != PUBLISHED,
             timeout_s=10,
             message=f"{label}: edit under way",
         )
@@ -191,3 +194,107 @@ def test_every_edit_through_the_local_workers(
     _run_edits(instance, tmp_path, EDITS)
 
     assert all(j["runner"] is None for j in jobs_of(instance) if j["type"] == STUDIO)
+
+
+# ---- faults: a runner lost mid-edit, an edit cancelled mid-run ------------------------------
+
+
+def _studio_job(instance: RunningInstance, state: int) -> dict[str, Any]:
+    return wait_until(
+        lambda: next(
+            (j for j in jobs_of(instance) if j["type"] == STUDIO and j["state"]["id"] == state),
+            None,
+        ),
+        timeout_s=60,
+        message=f"studio job in state {state}",
+    )
+
+
+@pytest.fixture
+def quiet_instance(tmp_path: Path) -> Iterator[RunningInstance]:
+    """SQLite, no ladder, no storyboard, a 3 s studio stall limit: the edit alone."""
+    instance = start_instance(
+        tmp_path / "instance",
+        None,
+        transcoding_enabled=False,
+        storyboards_enabled=False,
+        stalled_studio_s=3.0,
+        watchdog_interval_s=0.5,
+    )
+    yield instance
+    instance.stop()
+
+
+def test_a_runner_lost_mid_edit_loses_it_to_the_watchdog(
+    quiet_instance: RunningInstance, tmp_path: Path, home: RunnerHome, second_home: RunnerHome
+) -> None:
+    """kill -9 of the runner mid-edit: its ffmpeg dies with it, the watchdog puts the edit back
+    after the studio stall limit (not counted as a failure), another runner completes it."""
+    instance = quiet_instance
+    assert 0 == home.register(instance, "doomed").returncode
+    assert 0 == second_home.register(instance, "rescuer").returncode
+    home.configure(ffmpeg_path=paced_ffmpeg(tmp_path))
+    second_home.configure()
+    video = _upload(instance, make_clip(tmp_path / "eight.mp4", duration_s=8.0))
+    assert (
+        204
+        == edit(instance, video, [{"name": "cut", "options": {"start": 1, "end": 6}}]).status_code
+    )
+    doomed = home.start()
+    job = _studio_job(instance, 2)
+
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=10)
+
+    wait_until(
+        lambda: not processes_mentioning(job["uuid"]), timeout_s=5, message="orphan ffmpeg gone"
+    )
+    requeued = _studio_job(instance, 1)
+    assert (TO_EDIT, 0) == (video_of(instance, video)["state"]["id"], requeued["failures"])
+    rescue = second_home.cli("server", "--once")
+    assert 0 == rescue.returncode, rescue.stderr
+    finished = wait_until(
+        lambda: (v := video_of(instance, video))["state"]["id"] == PUBLISHED and v,
+        timeout_s=30,
+        message="edited video published",
+    )
+    assert 5 == finished["duration"]
+    assert (
+        "rescuer"
+        == next(j for j in jobs_of(instance) if j["uuid"] == job["uuid"])["runner"]["name"]
+    )
+
+
+def test_cancelling_an_edit_stops_the_runners_ffmpeg_and_keeps_the_video(
+    quiet_instance: RunningInstance, tmp_path: Path, home: RunnerHome
+) -> None:
+    """An admin cancel pushes `job-revoked`: the runner's ffmpeg is gone within seconds, the
+    video is published again on its own files, nothing of the edit is left."""
+    instance = quiet_instance
+    assert 0 == home.register(instance, "editor").returncode
+    home.configure(ffmpeg_path=paced_ffmpeg(tmp_path))
+    video = _upload(instance, make_clip(tmp_path / "twenty.mp4", duration_s=20.0, size="160x120"))
+    before = video_of(instance, video)
+    assert (
+        204
+        == edit(instance, video, [{"name": "cut", "options": {"start": 1, "end": 19}}]).status_code
+    )
+    daemon = home.start()
+    job = _studio_job(instance, 2)
+
+    with instance.admin() as client:
+        assert 204 == client.post(f"/api/v1/runners/jobs/{job['uuid']}/cancel").status_code
+
+    wait_until(
+        lambda: not processes_mentioning(job["uuid"]),
+        timeout_s=5,
+        message="cancelled edit's ffmpeg gone",
+    )
+    after = wait_until(
+        lambda: (v := video_of(instance, video))["state"]["id"] == PUBLISHED and v,
+        timeout_s=10,
+        message="video published again",
+    )
+    assert None is daemon.poll()
+    assert (before["duration"], before["files"]) == (after["duration"], after["files"])
+    assert "The studio edit was cancelled" == after["transcodingError"]
