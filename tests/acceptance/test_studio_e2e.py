@@ -132,11 +132,6 @@ def _run_edits(instance: RunningInstance, tmp_path: Path, edits: list[Any]) -> N
         files = {i: inputs[name] for i, name in enumerate(file_names) if name}
         r = edit(instance, video, tasks, files)
         assert 204 == r.status_code, (label, r.text)
-        wait_until(
-            lambda video=video: video_of(instance, video)["state"]["id"] != PUBLISHED,
-            timeout_s=10,
-            message=f"{label}: edit under way",
-        )
         # One storyboard for the upload, one more for the edited video.
         after = _published(instance, video, storyboards=2)
 
