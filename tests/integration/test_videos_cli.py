@@ -70,3 +70,46 @@ def test_refused_file_fails_the_command(
 
     assert 1 == result.exit_code
     assert "unreadable" in result.output
+
+
+def test_edit_cuts_a_video_and_waits_for_the_new_version(tmp_path: Path) -> None:
+    """`offload videos edit ID --cut 1:3 --watermark mark.png --wait`: the instance's own worker
+    runs the edit; the command prints the new playable URL once the 2 s version is published.
+    Malformed options and a refused edit exit 1 (or 2, typer's usage error) with the reason."""
+    from tests.integration.test_studio_api import picture
+    from tests.media import make_clip
+
+    instance = start_instance(
+        tmp_path / "data", transcoding_enabled=False, storyboards_enabled=False, remote_studio=False
+    )
+    try:
+        clip = make_clip(tmp_path / "four.mp4", duration_s=4.0)
+        with instance.admin() as c:
+            video = c.post(
+                "/api/v1/videos/upload",
+                data={"name": "four"},
+                files={"videofile": (clip.name, clip.read_bytes())},
+            ).json()["video"]["uuid"]
+        common = ["--url", instance.url, "--password", ADMIN_PASSWORD]
+        mark = picture(tmp_path / "mark.png")
+
+        result = CliRunner().invoke(
+            app,
+            ["videos", "edit", video, "--cut", "1:3", "--watermark", str(mark), "--wait", *common],
+        )
+        bad_cut = CliRunner().invoke(app, ["videos", "edit", video, "--cut", "x", *common])
+        past_end = CliRunner().invoke(app, ["videos", "edit", video, "--cut", "7:", *common])
+
+        assert 0 == result.exit_code, result.output
+        url = result.stdout.strip().splitlines()[-1]
+        assert 200 == httpx.get(url, timeout=10.0).status_code
+        with instance.client() as c:
+            assert 2 == c.get(f"/api/v1/videos/{video}").json()["duration"]
+        assert (2, "START:END") == (
+            bad_cut.exit_code,
+            "START:END" if "START:END" in bad_cut.output else bad_cut.output,
+        )
+        assert 1 == past_end.exit_code
+        assert "the video lasts 2.00 s" in past_end.output
+    finally:
+        instance.stop()
