@@ -1,5 +1,6 @@
 """`offload demo`, the main job: an instance on SQLite, a local runner, a generated clip
-uploaded and transcoded into PeerTube's ladder, then the places to look.
+uploaded and transcoded into PeerTube's ladder, then cut in the studio (the runner edits it and
+transcodes the ladder again; a storyboard follows), then the places to look.
 
 The instance and the runner are `offload serve` and `offload runner server` in subprocesses,
 as a user would start them."""
@@ -31,6 +32,9 @@ __all__ = ["DemoResult", "demo", "run_demo"]
 
 _PUBLISHED, _FAILED = 1, 7
 _TERMINAL_JOB_STATES = {3, 4, 6, 7, 8}
+_STORYBOARD = "generate-video-storyboard"
+#: The studio cut the demo makes: seconds 1 to 4 of the 4 s clip.
+_CUT = (1, 4)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class DemoResult:
     video_uuid: str
     published: bool
     admin_password: str
+    #: The studio cut went through and the cut video is published.
+    edited: bool = False
 
 
 def _port_free(port: int) -> bool:
@@ -60,7 +66,7 @@ def _offload(*args: str) -> list[str]:
     return [sys.executable, "-m", "offload.cli", *args]
 
 
-def make_clip(path: Path, seconds: float = 3.0, size: str = "1280x720") -> Path:
+def make_clip(path: Path, seconds: float = 4.0, size: str = "1280x720") -> Path:
     """A test pattern with a tone, made by ffmpeg's lavfi sources."""
     from offload.media.ffmpeg import resolve_ffmpeg_path
 
@@ -164,7 +170,7 @@ def run_demo(
             ) as runner:
                 clip = make_clip(data_dir / "clip.mp4")
                 console.print(
-                    f"  generated {clip.name}: 3 s of 1280x720 test pattern with a 440 Hz tone"
+                    f"  generated {clip.name}: 4 s of 1280x720 test pattern with a 440 Hz tone"
                 )
                 with clip.open("rb") as f:
                     uploaded = http.post(
@@ -174,15 +180,58 @@ def run_demo(
                     )
                 uploaded.raise_for_status()
                 video_uuid = uploaded.json()["video"]["uuid"]
-                video = _watch(http, video_uuid, runner, data_dir, console, timeout_s)
+                video = _watch(
+                    http, video_uuid, runner, data_dir, console, timeout_s, "transcoding jobs", 1
+                )
                 published = video["state"]["id"] == _PUBLISHED
+                edited = False
+                if published:
+                    video, edited = _edit(http, video, runner, data_dir, console, timeout_s)
                 _report(console, url, password, video, published, data_dir)
                 if not exit_when_done and published:
                     console.print("\nCtrl-C stops the instance and the runner.")
                     with contextlib.suppress(KeyboardInterrupt):
                         while instance.poll() is None and runner.poll() is None:
                             time.sleep(0.5)
-    return DemoResult(url=url, video_uuid=video_uuid, published=published, admin_password=password)
+    return DemoResult(
+        url=url,
+        video_uuid=video_uuid,
+        published=published,
+        admin_password=password,
+        edited=edited,
+    )
+
+
+def _edit(
+    http: httpx.Client,
+    video: dict[str, Any],
+    runner: subprocess.Popen[bytes],
+    data_dir: Path,
+    console: Console,
+    timeout_s: float,
+) -> tuple[dict[str, Any], bool]:
+    """A studio cut of the published video, run by the runner; the video keeps playing its
+    old files until the cut one and its new ladder are in."""
+    start, end = _CUT
+    r = http.post(
+        f"/api/v1/videos/{video['uuid']}/studio/edit",
+        json={"tasks": [{"name": "cut", "options": {"start": start, "end": end}}]},
+    )
+    if r.status_code != 204:
+        console.print(f"[red]studio edit refused:[/red] {r.text}")
+        return video, False
+    console.print(
+        f"  studio: cut to seconds {start}–{end}; the runner edits, then transcodes again"
+    )
+    edited = _watch(
+        http, video["uuid"], runner, data_dir, console, timeout_s, "studio edit + new ladder", 2
+    )
+    ok = edited["state"]["id"] == _PUBLISHED and not edited.get("transcodingError")
+    if ok:
+        console.print(f"  edited: {video['duration']} s → {edited['duration']} s")
+    else:
+        console.print(f"[red]studio edit failed:[/red] {edited.get('transcodingError')}")
+    return edited, ok
 
 
 def _watch(
@@ -192,7 +241,11 @@ def _watch(
     data_dir: Path,
     console: Console,
     timeout_s: float,
+    what: str,
+    storyboards: int,
 ) -> dict[str, Any]:
+    """Follow the video's jobs until it is published (or failed) with every job ended and
+    `storyboards` storyboard jobs among them (they are planned just after publication)."""
     deadline = time.monotonic() + timeout_s
     columns = (
         TextColumn("  {task.description}"),
@@ -201,13 +254,20 @@ def _watch(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("transcoding jobs", total=None)
+        task = progress.add_task(what, total=None)
+        settled_at: float | None = None
         while True:
             video = http.get(f"/api/v1/videos/{video_uuid}").json()
             jobs = video.get("jobs", [])
             done = sum(1 for j in jobs if j["state"]["id"] in _TERMINAL_JOB_STATES)
             progress.update(task, total=len(jobs) or None, completed=done)
-            if video["state"]["id"] in (_PUBLISHED, _FAILED) and done == len(jobs):
+            settled = video["state"]["id"] in (_PUBLISHED, _FAILED) and done == len(jobs)
+            boards = sum(1 for j in jobs if j["type"] == _STORYBOARD)
+            if settled and (boards >= storyboards or video["state"]["id"] == _FAILED):
+                return dict(video)
+            # A video too short for a storyboard gets none: give the planner a few seconds.
+            settled_at = (settled_at or time.monotonic()) if settled else None
+            if settled_at is not None and time.monotonic() - settled_at > 10:
                 return dict(video)
             if runner.poll() is not None:
                 raise RuntimeError(f"the runner exited; see {data_dir / 'runner.log'}")
@@ -234,6 +294,12 @@ def _report(
         console.print(f"  HLS master playlist: {playlist['playlistUrl']}")
     for file in video.get("files", []):
         console.print(f"  MP4 {file['resolution']['label']}: {file['fileUrl']}")
+    boards = httpx.get(f"{url}/api/v1/videos/{video['uuid']}/storyboards", timeout=10).json()
+    for board in boards.get("storyboards", []):
+        console.print(
+            f"  storyboard: {url}{board['storyboardPath']}  "
+            f"({board['totalWidth']}x{board['totalHeight']}, a sprite every {board['spriteDuration']} s)"
+        )
     console.print(f"  admin UI: {url}/admin  (login root / {password})")
     console.print(f"  video page: {url}/admin/videos/{video['uuid']}")
     console.print(f"  runner jobs: {url}/admin/jobs   API: {url}/api/v1/runners/jobs")
@@ -254,7 +320,7 @@ def demo(
         bool, typer.Option("--exit-when-done", help="Stop once the clip is transcoded.")
     ] = False,
 ) -> None:
-    """The main job: instance on SQLite + local runner transcoding a generated clip."""
+    """The main job: instance on SQLite + local runner transcoding and editing a generated clip."""
     try:
         result = run_demo(
             data_dir, port, exit_when_done=exit_when_done, console=Console(soft_wrap=True)
@@ -262,5 +328,5 @@ def demo(
     except (RuntimeError, TimeoutError) as exc:
         err.print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc
-    if not result.published:
+    if not (result.published and result.edited):
         raise typer.Exit(1)
