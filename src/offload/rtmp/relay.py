@@ -116,6 +116,8 @@ class LiveStream:
         self.ended = False
         #: Players dropped for falling behind, over the stream's life.
         self.dropped_players = 0
+        #: Timestamp (ms) of the newest audio or video message: how far the stream has got.
+        self.last_timestamp_ms = 0
 
     @property
     def player_count(self) -> int:
@@ -130,6 +132,7 @@ class LiveStream:
         """An audio or video message from the publisher."""
         if self.ended:
             return
+        self.last_timestamp_ms = message.timestamp
         if is_video_sequence_header(message):
             self.video_header = message
             self._has_video = True
@@ -175,7 +178,10 @@ class LiveStream:
                 subscription.offer(_at(header, self._gop[0].timestamp if self._gop else 0))
         for message in self._gop:
             subscription.offer(message)
-        self._subscriptions[subscription] = not self._gop
+        if subscription.overflowed:  # the backlog cap is below the cached GOP: never joins
+            self.dropped_players += 1
+        else:
+            self._subscriptions[subscription] = not self._gop
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:

@@ -51,6 +51,9 @@ class RtmpServer:
         app: the one application name served; other apps are refused at `connect`.
         max_gop_bytes: cap of the cached group of pictures per stream.
         max_player_backlog_bytes: how far a player may fall behind before it is dropped.
+        player_send_buffer_bytes: SO_SNDBUF for players' sockets. None leaves the kernel's
+            auto-tuning (Linux grows it to 4 MiB, bytes a stalled player holds beyond the
+            backlog); a fixed size bounds that, but also caps throughput on long links.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class RtmpServer:
         player_write_timeout_s: float = PLAYER_WRITE_TIMEOUT_S,
         max_gop_bytes: int = DEFAULT_MAX_GOP_BYTES,
         max_player_backlog_bytes: int = DEFAULT_MAX_PLAYER_BACKLOG_BYTES,
+        player_send_buffer_bytes: int | None = None,
     ) -> None:
         self.gate = gate
         self.host = host
@@ -73,6 +77,7 @@ class RtmpServer:
         self.player_write_timeout_s = player_write_timeout_s
         self._max_gop_bytes = max_gop_bytes
         self._max_player_backlog_bytes = max_player_backlog_bytes
+        self.player_send_buffer_bytes = player_send_buffer_bytes
         self._streams: dict[tuple[str, str], LiveStream] = {}
         self._sessions: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -254,10 +255,17 @@ class RtmpSession:
             self._send(status(MEDIA_STREAM_ID, "status", code, f"Playing {key}."), CSID_COMMAND)
         access = encode_values("|RtmpSampleAccess", True, True)
         self._send(RtmpMessage(MessageType.DATA_AMF0, MEDIA_STREAM_ID, 0, access), CSID_DATA)
+        self._limit_send_buffer()
         subscription = live.subscribe()
         subscription.on_drop = self._writer.transport.abort
         self._playing = (live, subscription)
         self._pump = asyncio.create_task(self._pump_media(subscription))
+
+    def _limit_send_buffer(self) -> None:
+        size = self._server.player_send_buffer_bytes
+        sock = self._writer.transport.get_extra_info("socket")
+        if size is not None and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
     async def _pump_media(self, subscription: Subscription) -> None:
         """Copy the player's queue to its socket; a player that does not take its bytes within
