@@ -188,6 +188,25 @@ async def test_a_late_player_starts_on_the_cached_keyframe(
     assert joined.audio_frames > 0
 
 
+async def test_timestamps_past_24_bits_use_extended_timestamps_both_ways(
+    server: RtmpServer, live_clip: Path, tmp_path: Path
+) -> None:
+    """A stream whose clock crosses 0xFFFFFF ms (4 h 39 min in) is relayed and plays."""
+    offset_s = 16776  # 0xFFFFFF ms is 16777.215 s: the clip crosses it
+    publisher = await ffmpeg(
+        "-re", "-i", str(live_clip), "-c", "copy", "-output_ts_offset", str(offset_s),
+        "-f", "flv", url(server),
+    )  # fmt: skip
+    await until_live(server)
+    player = await play(url(server), tmp_path / "played.flv")
+    await until_live(server, past_ms=0xFFFFFF + 500)
+    assert 0 == await finish(publisher)
+    assert 0 == await finish(player)
+    played = decode(tmp_path / "played.flv")
+    assert played.first_video_is_keyframe
+    assert played.video_frames > 50
+
+
 async def test_an_unknown_key_is_refused(
     server: RtmpServer, gate: RecordingGate, live_clip: Path
 ) -> None:
