@@ -292,15 +292,17 @@ async def test_garbage_is_disconnected_and_the_server_keeps_serving(
     assert [("published", KEY), ("unpublished", KEY)] == gate.events
 
 
-class StalledPlayer:
-    """A raw RTMP client that plays KEY and then never reads again, with a small receive
-    buffer so the server's writes back up quickly."""
+class RawClient:
+    """A bare RTMP client on a blocking socket: handshake, connect, createStream, then one
+    publish or play, and after that it neither sends nor reads (a stalled player, or a
+    publisher whose host vanished). Its receive buffer is small so the server's writes back
+    up quickly."""
 
     def __init__(self) -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 
-    def start(self, port: int, key: str) -> None:
+    def start(self, port: int, verb: str, key: str) -> None:
         self.sock.settimeout(DEADLINE_S)
         self.sock.connect(("127.0.0.1", port))
         self.sock.sendall(b"\x03" + bytes(1536))
@@ -316,11 +318,26 @@ class StalledPlayer:
 
         send_command(0, "connect", 1, {"app": "live", "tcUrl": f"rtmp://127.0.0.1:{port}/live"})
         send_command(0, "createStream", 2, None)
-        send_command(1, "play", 0, None, key)
-        # From here on nothing is read.
+        send_command(1, verb, 0, None, key)
 
     def close(self) -> None:
         self.sock.close()
+
+
+async def test_a_silent_publisher_is_timed_out(gate: RecordingGate) -> None:
+    """A publisher that goes quiet without closing (its host died) is ended after the idle
+    timeout: `unpublished` once, the key free again."""
+    async with RtmpServer(gate, port=0, idle_timeout_s=1.0) as server:
+        silent = RawClient()
+        try:
+            await asyncio.to_thread(silent.start, server.port, "publish", KEY)
+            await async_wait_until(lambda: gate.count("published") == 1, message="published")
+            await async_wait_until(
+                lambda: gate.count("unpublished") == 1, timeout_s=DEADLINE_S, message="timeout"
+            )
+            assert [] == server.live_keys
+        finally:
+            silent.close()
 
 
 async def test_a_player_that_stops_reading_stalls_nobody(
@@ -335,9 +352,9 @@ async def test_a_player_that_stops_reading_stalls_nobody(
     ) as server:
         publisher = await publish(heavy_clip, url(server))
         await until_live(server)
-        stalled = StalledPlayer()
+        stalled = RawClient()
         try:
-            await asyncio.to_thread(stalled.start, server.port, KEY)
+            await asyncio.to_thread(stalled.start, server.port, "play", KEY)
             live = server.live_stream("live", KEY)
             assert live is not None
             await async_wait_until(lambda: live.player_count == 1, message="stalled player")

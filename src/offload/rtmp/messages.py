@@ -22,6 +22,7 @@ __all__ = [
     "is_audio_sequence_header",
     "is_keyframe",
     "is_video_sequence_header",
+    "ping_response",
     "set_chunk_size",
     "set_peer_bandwidth",
     "status",
@@ -94,6 +95,13 @@ def stream_eof(stream_id: int) -> RtmpMessage:
     )
 
 
+def ping_response(body: bytes) -> RtmpMessage:
+    """The answer to a peer's ping request: its timestamp echoed."""
+    return RtmpMessage(
+        MessageType.USER_CONTROL, 0, 0, struct.pack(">H", USER_PING_RESPONSE) + body[2:6]
+    )
+
+
 def command(stream_id: int, name: str, transaction_id: float, *args: Any) -> RtmpMessage:
     """An AMF0 command message (`_result`, `_error`, `onStatus`...)."""
     return RtmpMessage(
@@ -125,15 +133,14 @@ def is_video_sequence_header(message: RtmpMessage) -> bool:
         return False
     if body[0] & 0x80:  # Enhanced RTMP: the low nibble is the packet type, 0 = SequenceStart
         return body[0] & 0x0F == 0
-    return body[0] & 0x0F == 7 and body[1] == 0
+    return body[0] & 0x0F in (7, 12) and body[1] == 0  # AVC, or HEVC as Chinese CDNs carry it
 
 
 def is_audio_sequence_header(message: RtmpMessage) -> bool:
-    """The AAC AudioSpecificConfig."""
+    """The AAC AudioSpecificConfig, or an Enhanced RTMP audio SequenceStart (Opus, FLAC...)."""
     body = message.body
-    return (
-        message.type_id == MessageType.AUDIO
-        and len(body) >= 2
-        and body[0] >> 4 == 10
-        and body[1] == 0
-    )
+    if message.type_id != MessageType.AUDIO or len(body) < 2:
+        return False
+    if body[0] >> 4 == 9:  # Enhanced RTMP ExAudioTagHeader: low nibble is the packet type
+        return body[0] & 0x0F == 0
+    return body[0] >> 4 == 10 and body[1] == 0

@@ -20,6 +20,7 @@ DEFAULT_PORT = 1935
 DEFAULT_APP = "live"
 HANDSHAKE_TIMEOUT_S = 10.0
 PLAYER_WRITE_TIMEOUT_S = 30.0
+IDLE_TIMEOUT_S = 30.0
 
 
 class StreamGate(Protocol):
@@ -49,6 +50,10 @@ class RtmpServer:
         gate: the instance's decisions and notifications.
         host, port: where to listen; port 0 picks a free port (read `port` after `start`).
         app: the one application name served; other apps are refused at `connect`.
+        handshake_timeout_s: time a new connection has to complete the handshake.
+        idle_timeout_s: a publisher (or a connection not yet playing) silent this long is
+            closed, so a streamer whose host vanished without a FIN still ends its session.
+        player_write_timeout_s: a player that takes no bytes for this long is cut off.
         max_gop_bytes: cap of the cached group of pictures per stream.
         max_player_backlog_bytes: how far a player may fall behind before it is dropped.
         player_send_buffer_bytes: SO_SNDBUF for players' sockets. None leaves the kernel's
@@ -64,6 +69,7 @@ class RtmpServer:
         port: int = DEFAULT_PORT,
         app: str = DEFAULT_APP,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
         player_write_timeout_s: float = PLAYER_WRITE_TIMEOUT_S,
         max_gop_bytes: int = DEFAULT_MAX_GOP_BYTES,
         max_player_backlog_bytes: int = DEFAULT_MAX_PLAYER_BACKLOG_BYTES,
@@ -74,6 +80,7 @@ class RtmpServer:
         self._requested_port = port
         self.app = app
         self.handshake_timeout_s = handshake_timeout_s
+        self.idle_timeout_s = idle_timeout_s
         self.player_write_timeout_s = player_write_timeout_s
         self._max_gop_bytes = max_gop_bytes
         self._max_player_backlog_bytes = max_player_backlog_bytes

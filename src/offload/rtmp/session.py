@@ -25,10 +25,12 @@ from offload.rtmp.amf import AmfError, EcmaArray, decode_all, encode_values
 from offload.rtmp.chunks import ChunkReader, ChunkStreamError, encode_message
 from offload.rtmp.handshake import HandshakeError, accept_handshake
 from offload.rtmp.messages import (
+    USER_PING_REQUEST,
     MessageType,
     RtmpMessage,
     acknowledgement,
     command,
+    ping_response,
     set_chunk_size,
     set_peer_bandwidth,
     status,
@@ -90,7 +92,11 @@ class RtmpSession:
                 accept_handshake(self._reader, self._writer), self._server.handshake_timeout_s
             )
             while True:
-                message = await self._chunks.read_message()
+                # A player may stay silent for long (it acks every 2.5 MB); anyone else that
+                # sends nothing for a while is gone without a FIN (host died, link cut).
+                idle_s = None if self._playing else self._server.idle_timeout_s
+                async with asyncio.timeout(idle_s):
+                    message = await self._chunks.read_message()
                 await self._handle(message)
                 self._acknowledge()
         except (
@@ -148,7 +154,10 @@ class RtmpSession:
             self._data(decode_all(body))
         elif kind == MessageType.WINDOW_ACK_SIZE and len(message.body) >= 4:
             self._peer_window = struct.unpack(">I", message.body[:4])[0]
-        # Acknowledgements, user control (ping responses, buffer length), peer bandwidth and
+        elif kind == MessageType.USER_CONTROL and len(message.body) >= 6:
+            if struct.unpack(">H", message.body[:2])[0] == USER_PING_REQUEST:
+                self._send(ping_response(message.body), CSID_CONTROL)
+        # Acknowledgements, other user control (ping responses, buffer length), peer bandwidth and
         # the chunk-size/abort messages ChunkReader already applied need nothing from us.
 
     async def _command(self, name: str, transaction_id: Any, args: list[Any]) -> None:
