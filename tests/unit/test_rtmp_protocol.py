@@ -140,3 +140,20 @@ def test_the_gop_cache_is_bounded() -> None:
         live.push(video(ts, key=False))
     subscription = live.subscribe()
     assert 0 == subscription.backlog_bytes  # emptied past the cap, waiting for a keyframe
+
+
+async def test_type_3_chunks_without_the_repeated_extended_timestamp_are_read_too() -> None:
+    """Some encoders leave the extended timestamp off continuation chunks: payload bytes that
+    do not repeat it are kept as payload."""
+    message = RtmpMessage(MessageType.VIDEO, 1, 0x1000000, b"\x27\x01" + bytes(range(200)))
+    with_repeat = encode_message(message, 7, 128)
+    repeat = (0x1000000).to_bytes(4, "big")
+    first_chunk_end = 1 + 11 + 4 + 128
+    without = with_repeat[: first_chunk_end + 1] + with_repeat[first_chunk_end + 1 + 4 :]
+    assert with_repeat[first_chunk_end + 1 : first_chunk_end + 5] == repeat
+    assert [message, message] == await read_back(with_repeat + without, 2)
+
+
+def test_an_ecma_array_without_its_end_marker_is_accepted() -> None:
+    data = encode_values("onMetaData", EcmaArray({"width": 320.0}))[:-3]
+    assert ["onMetaData", {"width": 320.0}] == decode_all(data)

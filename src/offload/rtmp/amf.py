@@ -152,10 +152,9 @@ def _properties(
     data: bytes, offset: int, into: dict[str, Any], depth: int
 ) -> tuple[dict[str, Any], int]:
     while True:
+        if offset >= len(data) and isinstance(into, EcmaArray):
+            return into, offset  # some encoders end an ECMA array without the end marker
         key, offset = _string(data, offset, 2)
         if not key and offset < len(data) and data[offset] == OBJECT_END:
             return into, offset + 1
-        if offset >= len(data):
-            # Some encoders end an ECMA array without the marker: accept the truncation.
-            return into, offset
         into[key], offset = decode_value(data, offset, depth + 1)

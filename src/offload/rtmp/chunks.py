@@ -2,7 +2,8 @@
 
 `ChunkReader` reassembles the peer's messages: basic headers of 1–3 bytes, message headers of
 type 0 (absolute), 1 (delta, length, type), 2 (delta only) and 3 (none), the extended timestamp
-(also repeated on type-3 chunks after a header that needed it, as ffmpeg and librtmp write it),
+(which ffmpeg and librtmp repeat on type-3 chunks after a header that needed it, and some
+encoders do not: as SRS does, the 4 bytes count as the repeat only if they equal the header's),
 `Set Chunk Size` and `Abort`. Limits keep a hostile peer from making us buffer without bound.
 
 `encode_message` writes ours: a type-0 header on the first chunk, type-3 on the rest. Always
@@ -39,6 +40,7 @@ class _ChunkStreamState:
     type_id: int = 0
     stream_id: int = 0
     extended: bool = False
+    extended_field: bytes = b""
     payload: bytearray | None = None
     seen_header: bool = False
 
@@ -49,12 +51,18 @@ class ChunkReader:
     def __init__(self, reader: asyncio.StreamReader) -> None:
         self._reader = reader
         self._streams: dict[int, _ChunkStreamState] = {}
+        self._pushed_back = b""
         self.chunk_size = DEFAULT_CHUNK_SIZE
         #: Bytes read from the peer so far (for acknowledgements).
         self.bytes_read = 0
 
     async def _read(self, size: int) -> bytes:
-        data = await self._reader.readexactly(size)
+        if self._pushed_back:
+            data, self._pushed_back = self._pushed_back[:size], self._pushed_back[size:]
+            if len(data) < size:
+                data += await self._reader.readexactly(size - len(data))
+        else:
+            data = await self._reader.readexactly(size)
         self.bytes_read += size
         return data
 
@@ -104,7 +112,8 @@ class ChunkReader:
             state.stream_id = struct.unpack("<I", header[7:11])[0]
             state.extended = field == EXTENDED
             if state.extended:
-                field = struct.unpack(">I", await self._read(4))[0]
+                state.extended_field = await self._read(4)
+                field = struct.unpack(">I", state.extended_field)[0]
             state.timestamp = field
             state.delta = field
             state.seen_header = True
@@ -116,12 +125,17 @@ class ChunkReader:
                 state.type_id = header[6]
             state.extended = field == EXTENDED
             if state.extended:
-                field = struct.unpack(">I", await self._read(4))[0]
+                state.extended_field = await self._read(4)
+                field = struct.unpack(">I", state.extended_field)[0]
             state.delta = field
             state.timestamp = (state.timestamp + field) & 0xFFFFFFFF
         else:
             if state.extended:
-                await self._read(4)  # the repeated extended timestamp; the header's value stands
+                repeated = await self._reader.readexactly(4)
+                if repeated == state.extended_field:
+                    self.bytes_read += 4
+                else:  # not a repeat: the peer sent payload right away, give it back
+                    self._pushed_back = repeated
             if starts_message:
                 state.timestamp = (state.timestamp + state.delta) & 0xFFFFFFFF
         if fmt != 3 and not starts_message:
