@@ -368,3 +368,21 @@ async def test_a_player_that_stops_reading_stalls_nobody(
     assert played.first_video_is_keyframe
     assert played.video_frames > 50
     assert [("published", KEY), ("unpublished", KEY)] == gate.events
+
+
+async def test_stopping_the_server_ends_live_sessions(gate: RecordingGate) -> None:
+    """`stop()` with a publisher connected reports `unpublished` once and closes it."""
+    server = RtmpServer(gate, port=0)
+    await server.start()
+    publisher = RawClient()
+    try:
+        await asyncio.to_thread(publisher.start, server.port, "publish", KEY)
+        await async_wait_until(lambda: gate.count("published") == 1, message="published")
+        await server.stop()
+        assert [("published", KEY), ("unpublished", KEY)] == gate.events
+        publisher.sock.settimeout(DEADLINE_S)
+        with contextlib.suppress(ConnectionError):
+            while publisher.sock.recv(65536):
+                pass  # the server's replies, then the end of the connection
+    finally:
+        publisher.close()
