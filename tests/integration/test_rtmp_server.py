@@ -116,7 +116,7 @@ async def play(source: str, output: Path) -> asyncio.subprocess.Process:
 async def finish(process: asyncio.subprocess.Process, timeout_s: float = DEADLINE_S) -> int:
     """The exit code, within a deadline (killing the process if it overruns)."""
     try:
-        await asyncio.wait_for(process.wait(), timeout_s)
+        await asyncio.wait_for(process.communicate(), timeout_s)  # drains stderr too
     except TimeoutError:
         process.kill()
         await process.wait()

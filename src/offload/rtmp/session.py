@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 OUT_CHUNK_SIZE = 4096
 WINDOW_ACK_SIZE = 2_500_000
+CLOSE_TIMEOUT_S = 5.0
 MEDIA_STREAM_ID = 1  # one NetStream per connection is all publishers and players use
 
 # Chunk stream ids for what we send, the split nginx-rtmp and ffmpeg use.
@@ -124,8 +125,13 @@ class RtmpSession:
             self._playing = None
         await self._end_publishing()
         self._writer.close()
-        with contextlib.suppress(Exception):
-            await self._writer.wait_closed()
+        try:
+            # close() flushes first; a peer that never reads would hold us here for ever.
+            await asyncio.wait_for(self._writer.wait_closed(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            self._writer.transport.abort()
+        except Exception:
+            pass  # the connection is gone either way
 
     def _send(self, message: RtmpMessage, csid: int) -> None:
         self._writer.write(encode_message(message, csid, self._out_chunk_size))
