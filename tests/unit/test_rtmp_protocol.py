@@ -9,7 +9,7 @@ import pytest
 
 from offload.rtmp.amf import AmfError, EcmaArray, decode_all, encode_values
 from offload.rtmp.chunks import ChunkReader, ChunkStreamError, encode_message
-from offload.rtmp.messages import MessageType, RtmpMessage, set_chunk_size
+from offload.rtmp.messages import MessageType, RtmpMessage, set_chunk_size, split_aggregate
 from offload.rtmp.relay import LiveStream
 
 
@@ -157,3 +157,17 @@ async def test_type_3_chunks_without_the_repeated_extended_timestamp_are_read_to
 def test_an_ecma_array_without_its_end_marker_is_accepted() -> None:
     data = encode_values("onMetaData", EcmaArray({"width": 320.0}))[:-3]
     assert ["onMetaData", {"width": 320.0}] == decode_all(data)
+
+
+def test_an_aggregate_message_splits_into_its_media_messages() -> None:
+    """FLV tags in an aggregate come out as messages re-timed from the aggregate's clock."""
+
+    def tag(type_id: int, ts: int, body: bytes) -> bytes:
+        header = bytes([type_id]) + len(body).to_bytes(3, "big") + ts.to_bytes(3, "big")
+        return header + b"\x00" + b"\x00\x00\x00" + body + (11 + len(body)).to_bytes(4, "big")
+
+    body = tag(MessageType.VIDEO, 500, b"\x17\x01vid") + tag(MessageType.AUDIO, 520, b"\xaf\x01a")
+    parts = split_aggregate(RtmpMessage(MessageType.AGGREGATE, 1, 1000, body), 1)
+    assert [(MessageType.VIDEO, 1000, b"\x17\x01vid"), (MessageType.AUDIO, 1020, b"\xaf\x01a")] == [
+        (m.type_id, m.timestamp, m.body) for m in parts
+    ]

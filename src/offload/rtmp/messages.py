@@ -25,6 +25,7 @@ __all__ = [
     "ping_response",
     "set_chunk_size",
     "set_peer_bandwidth",
+    "split_aggregate",
     "status",
     "stream_begin",
     "stream_eof",
@@ -144,3 +145,25 @@ def is_audio_sequence_header(message: RtmpMessage) -> bool:
     if body[0] >> 4 == 9:  # Enhanced RTMP ExAudioTagHeader: low nibble is the packet type
         return body[0] & 0x0F == 0
     return body[0] >> 4 == 10 and body[1] == 0
+
+
+def split_aggregate(message: RtmpMessage, stream_id: int) -> list[RtmpMessage]:
+    """An aggregate message's FLV-tag sub-messages, re-timed so the first starts at the
+    aggregate's own timestamp."""
+    parts = []
+    body = message.body
+    offset = 0
+    base: int | None = None
+    while offset + 11 <= len(body):
+        type_id = body[offset]
+        size = int.from_bytes(body[offset + 1 : offset + 4], "big")
+        ts = int.from_bytes(body[offset + 4 : offset + 7], "big") | (body[offset + 7] << 24)
+        start = offset + 11
+        if start + size > len(body):
+            break
+        base = ts if base is None else base
+        if type_id in (MessageType.AUDIO, MessageType.VIDEO):
+            timestamp = (message.timestamp + ts - base) & 0xFFFFFFFF
+            parts.append(RtmpMessage(type_id, stream_id, timestamp, body[start : start + size]))
+        offset = start + size + 4  # the back pointer (previous tag size)
+    return parts

@@ -33,6 +33,7 @@ from offload.rtmp.messages import (
     ping_response,
     set_chunk_size,
     set_peer_bandwidth,
+    split_aggregate,
     status,
     stream_begin,
     stream_eof,
@@ -148,7 +149,7 @@ class RtmpSession:
                 self._publishing.push(_on_media_stream(message))
         elif kind == MessageType.AGGREGATE:
             if self._publishing is not None:
-                for part in _split_aggregate(message):
+                for part in split_aggregate(message, MEDIA_STREAM_ID):
                     self._publishing.push(part)
         elif kind in (MessageType.COMMAND_AMF0, MessageType.COMMAND_AMF3):
             body = message.body[1:] if kind == MessageType.COMMAND_AMF3 else message.body
@@ -311,27 +312,3 @@ class RtmpSession:
 
 def _on_media_stream(message: RtmpMessage) -> RtmpMessage:
     return RtmpMessage(message.type_id, MEDIA_STREAM_ID, message.timestamp, message.body)
-
-
-def _split_aggregate(message: RtmpMessage) -> list[RtmpMessage]:
-    """An aggregate message's FLV-tag sub-messages, re-timed so the first starts at the
-    aggregate's own timestamp."""
-    parts = []
-    body = message.body
-    offset = 0
-    base: int | None = None
-    while offset + 11 <= len(body):
-        type_id = body[offset]
-        size = int.from_bytes(body[offset + 1 : offset + 4], "big")
-        ts = int.from_bytes(body[offset + 4 : offset + 7], "big") | (body[offset + 7] << 24)
-        start = offset + 11
-        if start + size > len(body):
-            break
-        base = ts if base is None else base
-        if type_id in (MessageType.AUDIO, MessageType.VIDEO):
-            timestamp = (message.timestamp + ts - base) & 0xFFFFFFFF
-            parts.append(
-                RtmpMessage(type_id, MEDIA_STREAM_ID, timestamp, body[start : start + size])
-            )
-        offset = start + size + 4  # the back pointer (previous tag size)
-    return parts
