@@ -23,6 +23,7 @@ import av
 import httpx
 import pytest
 
+from offload.runner.config import RunnerConfig, runner_paths
 from tests.media import make_clip
 from tests.runner_home import RunnerHome
 from tests.support import free_port, wait_until
@@ -234,3 +235,35 @@ def test_offload_runner_completes_the_connectors_hls_jobs(
         assert (width, height) == (decoded_width, decoded_height)
         assert frames >= 40, frames  # 2 s at 24-25 fps
     assert "completed vod-hls-transcoding" in home.logs()
+
+
+def test_a_runner_the_connector_forgot_says_so(home: RunnerHome, connector: Connector) -> None:
+    """The connector answers PeerTube's 404 "Unknown runner token" without its machine code:
+    a runner deleted there (the connector's own unregister call) reports its token refused
+    and keeps its registration, as against PeerTube."""
+    registered = home.cli(
+        "register",
+        "--url",
+        connector.url,
+        "--registration-token",
+        connector.registration_token,
+        "--runner-name",
+        "forgotten",
+    )
+    assert 0 == registered.returncode, registered.stdout + registered.stderr
+    home.configure()
+    config = RunnerConfig.load(runner_paths(environ=home.env).config_file)
+    (registration,) = config.registered_instances
+    deleted = httpx.post(
+        f"{connector.url}/api/v1/runners/unregister",
+        json={"runnerToken": registration.runner_token},
+        timeout=10,
+    )
+    assert 204 == deleted.status_code, deleted.text
+
+    home.start()
+
+    wait_until(
+        lambda: "does not know the runner token" in home.logs(), 30, 0.1, "the token refusal"
+    )
+    assert "forgotten" in home.cli("list-registered").stdout
