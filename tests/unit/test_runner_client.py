@@ -85,6 +85,31 @@ class TestJobCalls:
             with pytest.raises(UnknownRunnerTokenError):
                 await client.request_jobs("ptrt-1")
 
+    async def test_unknown_runner_token_without_a_code_is_the_token_error(self) -> None:
+        """django-peertube-runner-connector says PeerTube's "Unknown runner token" with no
+        machine code: still the token error on the runner's own calls."""
+        codeless = httpx.Response(404, json={"detail": "Unknown runner token"})
+        async with _client(lambda r: codeless) as client:
+            with pytest.raises(UnknownRunnerTokenError):
+                await client.request_jobs("ptrt-1")
+            with pytest.raises(UnknownRunnerTokenError):
+                await client.accept("ptrt-1", JOB)
+
+    async def test_a_codeless_404_on_a_job_call_is_still_the_job_gone(self) -> None:
+        """On a job's calls a 404 keeps meaning the job is gone, whatever its text."""
+        codeless = httpx.Response(404, json={"detail": "Unknown runner token"})
+        async with _client(lambda r: codeless) as client:
+            with pytest.raises(JobGoneError):
+                await client.update("ptrt-1", JOB, "ptrjt-1", 10)
+
+    async def test_a_message_body_is_the_error_detail(self) -> None:
+        """The connector puts its refusal in `message` (register, unregister): shown as is."""
+        refusal = httpx.Response(404, json={"message": "Registration token is invalid"})
+        async with _client(lambda r: refusal) as client:
+            with pytest.raises(InstanceError, match="Registration token is invalid") as caught:
+                await client.register("ptrrt-1", "r1")
+        assert not isinstance(caught.value, UnknownRunnerTokenError)
+
     async def test_accept_race_is_job_not_pending(self) -> None:
         """409 runner_job_not_in_pending_state on accept → JobNotPendingError."""
         async with _client(lambda r: _problem(409, "runner_job_not_in_pending_state")) as client:

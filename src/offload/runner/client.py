@@ -50,6 +50,7 @@ _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NOT_PROCESSING = "runner_job_not_in_processing_state"
 _NOT_PENDING = "runner_job_not_in_pending_state"
 _UNKNOWN_RUNNER_TOKEN = "unknown_runner_token"
+_UNKNOWN_TOKEN_DETAIL = "unknown runner token"
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -505,19 +506,33 @@ def _error_of(response: httpx.Response, *, job_bound: bool) -> InstanceError:
         body = response.json()
         if isinstance(body, dict):
             code = body.get("code") if isinstance(body.get("code"), str) else None
-            detail = str(body.get("detail") or body.get("error") or "") or None
+            # `message`: django-peertube-runner-connector's key on register/unregister.
+            detail = str(body.get("detail") or body.get("error") or body.get("message") or "")
+            detail = detail or None
     if detail is None:
         detail = response.reason_phrase
     status = response.status_code
     if status in (301, 302, 303, 307, 308):
         detail = f"redirected to {response.headers.get('location')}: use that URL"
-    if code == _UNKNOWN_RUNNER_TOKEN:
+    if code == _UNKNOWN_RUNNER_TOKEN or _is_codeless_unknown_token(status, code, detail, job_bound):
         return UnknownRunnerTokenError(status, detail, code)
     if code == _NOT_PENDING or (status == 409 and not job_bound):
         return JobNotPendingError(status, detail, code)
     if job_bound and (status == 404 or code == _NOT_PROCESSING or status == 409):
         return JobGoneError(status, detail, code)
     return InstanceError(status, detail, code)
+
+
+def _is_codeless_unknown_token(status: int, code: str | None, detail: str, job_bound: bool) -> bool:
+    """PeerTube's 404 "Unknown runner token" without its machine code, as
+    django-peertube-runner-connector sends it. Only off a job's calls, where the 404 would
+    otherwise read as "the job is gone" (and a job's 404 is handled as that already)."""
+    return (
+        status == 404
+        and code is None
+        and not job_bound
+        and detail.strip().lower() == _UNKNOWN_TOKEN_DETAIL
+    )
 
 
 def _retry_after(response: httpx.Response) -> float | None:
