@@ -39,7 +39,9 @@ def test_demo_transcodes_a_clip_and_prints_where_to_look(tmp_path: Path) -> None
     assert "Published 'Offload demo clip'" in out
     # The studio cut (seconds 1–4) went through and its storyboard (3 sprites of 192x108) too.
     assert "edited: 4 s → 3 s" in out
-    assert re.search(r"storyboard: http://127\.0\.0\.1:\d+/lazy-static/storyboards/\S+\.jpg  \(576x108", out)
+    assert re.search(
+        r"storyboard: http://127\.0\.0\.1:\d+/lazy-static/storyboards/\S+\.jpg  \(576x108", out
+    )
     assert re.search(
         r"HLS master playlist: http://127\.0\.0\.1:\d+/static/streaming-playlists/hls/[0-9a-f-]{36}/master\.m3u8",
         out,

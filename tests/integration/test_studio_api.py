@@ -415,3 +415,43 @@ def test_an_output_of_the_wrong_duration_is_refused_then_a_good_one_replaces_the
     assert web["fileUrl"] != before["files"][0]["fileUrl"]
     assert httpx.get(before["files"][0]["fileUrl"], timeout=30.0).status_code in (200, 404)
     assert [] == studio_files(instance)
+
+
+def test_five_wrong_outputs_error_the_edit_with_the_reason(
+    instance_factory: Callable[..., RunningInstance], tmp_path: Path
+) -> None:
+    """Refused five times (a 4 s file for a 2 s cut): the job is ERRORED with the refusal as its
+    error, and the video is published again on its own files with that reason."""
+    instance = instance_factory(
+        transcoding_enabled=False, storyboards_enabled=False, retry_backoff_s=0.0
+    )
+    clip = make_clip(tmp_path / "four.mp4", duration_s=4.0)
+    with instance.admin() as c:
+        video = c.post(
+            "/api/v1/videos/upload",
+            data={"name": "four"},
+            files={"videofile": (clip.name, clip.read_bytes())},
+        ).json()["video"]["uuid"]
+    before = video_of(instance, video)
+    assert 204 == edit(instance, video, [{"name": "cut", "options": {"end": 2}}]).status_code
+    runner = HttpRunner.register(instance)
+    wrong = clip_lasting(tmp_path / "wrong.mp4", 4.0)
+
+    for round_ in range(5):
+        offered = wait_until(runner.request, timeout_s=30, message=f"offered ({round_})")
+        r = runner.success(runner.accept(offered[0]["uuid"]), {"videoFile": wrong})
+        assert 204 == r.status_code, r.text
+
+    [job] = wait_until(
+        lambda: [j for j in studio_jobs(instance) if j["state"]["id"] == ERRORED],
+        timeout_s=30,
+        message="edit errored",
+    )
+    after = wait_until(
+        lambda: (v := video_of(instance, video))["state"]["id"] == PUBLISHED and v,
+        timeout_s=30,
+        message="video published again",
+    )
+    assert "the edited video lasts 4.00 s, its tasks give 2.00 s" in job["error"]
+    assert after["transcodingError"].startswith("The studio edit failed: Output refused")
+    assert (before["files"], 4) == (after["files"], after["duration"])
