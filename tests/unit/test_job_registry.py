@@ -18,7 +18,7 @@ from offload.media.processors import SUPPORTED_JOB_TYPES
 
 VOD = ("vod-web-video-transcoding", "vod-hls-transcoding", "vod-audio-merge-transcoding")
 #: What the built-in registry processes, in registration order.
-PROCESSED = (*VOD, "generate-video-storyboard")
+PROCESSED = (*VOD, "video-transcription", "generate-video-storyboard")
 
 
 async def _nothing(payload: dict[str, Any], work: Work) -> dict[str, Path]:
@@ -54,8 +54,8 @@ def test_the_instance_completes_exactly_the_types_that_can_be_processed() -> Non
 
 
 def test_the_runner_advertises_the_registered_types_in_order() -> None:
-    """What a runner takes by default is the registry's processable types: the VOD family
-    and storyboards."""
+    """What a runner takes by default is the registry's processable types: the VOD family,
+    transcription and storyboards."""
     assert PROCESSED == SUPPORTED_JOB_TYPES == BUILTIN_KINDS.processable
     assert VOD == tuple(str(kind.type) for kind in vod.KINDS)
 

@@ -142,6 +142,10 @@ def server(
     log_format: LogFormatOpt = None,
 ) -> None:
     """Run the daemon: take jobs from every registered instance."""
+    from offload.jobs.registry import BUILTIN_KINDS
+    from offload.jobs.transcription import transcription_kind
+    from offload.jobs.whisper import TranscriptionOptions
+    from offload.media.errors import MediaError
     from offload.media.ffmpeg import FfmpegOptions, resolve_ffmpeg_path
     from offload.media.processors import SUPPORTED_JOB_TYPES, aac_encoder
     from offload.runner.daemon import KNOWN_JOB_TYPES, RunnerDaemon
@@ -182,8 +186,28 @@ def server(
         launcher=launcher,
     )
     view = (lambda daemon: live_view(daemon, err)) if live else None
+    try:
+        kinds = BUILTIN_KINDS.replacing(
+            transcription_kind(
+                TranscriptionOptions(
+                    engine=config.transcription_engine,
+                    engine_path=config.transcription_engine_path,
+                    model=config.transcription_model,
+                    model_path=config.transcription_model_path,
+                    threads=config.ffmpeg_threads,
+                )
+            )
+        )
+    except MediaError as exc:
+        _fail(str(exc))
     daemon = RunnerDaemon(
-        paths=paths, config=config, ffmpeg=ffmpeg, enabled_types=types, once=once, view=view
+        paths=paths,
+        config=config,
+        ffmpeg=ffmpeg,
+        enabled_types=types,
+        kinds=kinds,
+        once=once,
+        view=view,
     )
     try:
         asyncio.run(daemon.run())

@@ -34,6 +34,7 @@ class InstanceConfig:
     remote_transcription: bool
     remote_storyboard: bool
     storyboards: bool = True
+    transcription: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         """PeerTube's custom-config shape, limited to the keys this instance honours."""
@@ -50,7 +51,10 @@ class InstanceConfig:
             },
             "live": {"transcoding": {"remoteRunners": {"enabled": self.remote_live}}},
             "videoStudio": {"remoteRunners": {"enabled": self.remote_studio}},
-            "videoTranscription": {"remoteRunners": {"enabled": self.remote_transcription}},
+            "videoTranscription": {
+                "enabled": self.transcription,
+                "remoteRunners": {"enabled": self.remote_transcription},
+            },
             "storyboards": {
                 "enabled": self.storyboards,
                 "remoteRunners": {"enabled": self.remote_storyboard},
@@ -79,6 +83,7 @@ def _defaults(settings: InstanceSettings) -> InstanceConfig:
         remote_transcription=settings.remote_transcription,
         remote_storyboard=settings.remote_storyboard,
         storyboards=settings.storyboards_enabled,
+        transcription=settings.transcription_enabled,
     )
 
 
@@ -92,6 +97,7 @@ _BOOL_KEYS = (
     ("transcoding", "hls", "splitAudioAndVideo"),
     ("live", "transcoding", "remoteRunners", "enabled"),
     ("videoStudio", "remoteRunners", "enabled"),
+    ("videoTranscription", "enabled"),
     ("videoTranscription", "remoteRunners", "enabled"),
     ("storyboards", "enabled"),
     ("storyboards", "remoteRunners", "enabled"),
@@ -181,6 +187,7 @@ def from_wire(tree: Mapping[str, Any]) -> InstanceConfig:
         remote_transcription=tree["videoTranscription"]["remoteRunners"]["enabled"],
         remote_storyboard=tree["storyboards"]["remoteRunners"]["enabled"],
         storyboards=tree["storyboards"]["enabled"],
+        transcription=tree["videoTranscription"]["enabled"],
     )
 
 

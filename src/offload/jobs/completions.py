@@ -11,11 +11,12 @@ from collections.abc import Mapping
 
 from offload.domain.jobs import JobType
 from offload.instance.results import CompletionFactory
-from offload.jobs import storyboard_completion, vod_completion
+from offload.jobs import storyboard_completion, transcription_completion, vod_completion
 
 __all__ = ["BUILTIN_COMPLETIONS"]
 
 BUILTIN_COMPLETIONS: Mapping[JobType, CompletionFactory] = {
     **vod_completion.COMPLETIONS,
     **storyboard_completion.COMPLETIONS,
+    **transcription_completion.COMPLETIONS,
 }

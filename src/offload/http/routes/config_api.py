@@ -62,6 +62,10 @@ async def server_config(services: ServicesDep) -> dict[str, Any]:
             "remoteRunners": {"enabled": config.remote_vod},
         },
         "live": {"enabled": False},
+        "videoTranscription": {
+            "enabled": config.transcription,
+            "remoteRunners": {"enabled": config.remote_transcription},
+        },
         "import": {
             "videos": {"http": {"enabled": False}, "torrent": {"enabled": False}},
             "videoChannelSynchronization": {"enabled": False},
