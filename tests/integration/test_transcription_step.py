@@ -105,3 +105,57 @@ def test_webvtt_timestamps() -> None:
     assert "WEBVTT\n\n00:00:01.250 --> 01:02:03.004\nHi\n" == to_webvtt(
         [Cue(1.25, 3723.004, " Hi "), Cue(4.0, 5.0, "  ")]
     )
+
+
+STAND_IN = '''#!{python}
+"""Stands in for PeerTube's whisper-ctranslate2 CLI: records its argv, writes what the real one
+writes (<stem>.vtt and <stem>.json with the language) into --output_dir."""
+import json, pathlib, sys
+args = sys.argv[1:]
+pathlib.Path({argv_file!r}).write_text(json.dumps(args))
+out = pathlib.Path(args[args.index("--output_dir") + 1])
+stem = pathlib.Path(args[0]).stem
+(out / (stem + ".vtt")).write_text("WEBVTT\\n\\n00:00:00.000 --> 00:00:00.500\\nfrom the cli\\n")
+(out / (stem + ".json")).write_text(json.dumps({{"language": "fr", "segments": []}}))
+'''
+
+
+def test_engine_path_runs_the_whisper_ctranslate2_cli_with_peertubes_arguments(
+    tmp_path: Path,
+) -> None:
+    """With `enginePath`, the binary gets PeerTube's arguments (model directory, word
+    timestamps, VAD, every output format) and its .vtt and .json language are what is posted."""
+    import json
+    import sys
+
+    argv_file = tmp_path / "argv.json"
+    binary = tmp_path / "whisper-ctranslate2"
+    binary.write_text(STAND_IN.format(python=sys.executable, argv_file=str(argv_file)))
+    binary.chmod(0o755)
+    model = tmp_path / "model"
+    model.mkdir()
+    clip = make(tmp_path / "tone.mp4", size="160x120")
+
+    output, _, _ = _run(
+        clip,
+        tmp_path / "work",
+        TranscriptionOptions(engine_path=str(binary), model_path=model),
+    )
+
+    args = json.loads(argv_file.read_text())
+    assert args[0].endswith("input.mp4")
+    assert [
+        "--model_directory",
+        str(model),
+        "--word_timestamps",
+        "True",
+        "--vad_filter",
+        "true",
+        "--vad_min_silence_duration_ms",
+        "5000",
+        "--output_format",
+        "all",
+        "--output_dir",
+    ] == args[1:-1]
+    assert "fr" == output["inputLanguage"]
+    assert "from the cli" in Path(output["vttFile"]).read_text()
