@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,12 +222,20 @@ class FasterWhisperEngine:
                 progress(float(segment.end), total)
             return str(info.language), cues
 
+        started = time.monotonic()
         task = asyncio.ensure_future(asyncio.to_thread(run))
         try:
             language, cues = await asyncio.shield(task)
         except asyncio.CancelledError:
             stop.set()  # the thread stops after the segment it is decoding
             raise
+        log.info(
+            "transcribed %s: %d cue(s) in %s, in %.2f s",
+            media.name,
+            len(cues),
+            language,
+            time.monotonic() - started,
+        )
         vtt = workdir / f"{media.stem}.vtt"
         await asyncio.to_thread(vtt.write_text, to_webvtt(cues), "utf-8")
         return Transcript(language, vtt)
