@@ -111,18 +111,24 @@ def test_the_runner_cli_captions_the_upload(
 def test_a_missing_model_fails_fast_and_the_runner_stops_taking_transcriptions(
     instance_factory: Callable[..., RunningInstance], tmp_path: Path, home: RunnerHome
 ) -> None:
-    """A runner whose model is not on the machine fails the job once, before any download,
-    naming `[transcription] modelPath`, and takes no further transcription job (`--once` then
-    exits with the job back in the queue, one failure counted)."""
+    """A runner whose model is not on the machine does not take transcription jobs by default
+    (it says why at start). Asked for them by name, it fails the job once, before any download,
+    naming `[transcription] modelPath`, and takes no further one (`--once` then exits with the
+    job back in the queue, one failure counted)."""
     instance = instance_factory(**ON, retry_backoff_s=0)
     assert 0 == home.register(instance, "no-model").returncode
     _upload(instance, speech_clip(tmp_path / "speech.mp4"))
     home.configure(transcription={"model": "large-v3-not-on-this-machine"})
 
-    run = home.cli("server", "--once", timeout_s=120)
+    by_default = home.cli("server", "--once", timeout_s=120)
+    untouched = _transcription_jobs(instance)
+    asked = home.cli("server", "--once", "--enable-job", TRANSCRIPTION, timeout_s=120)
 
-    assert 0 == run.returncode, run.stdout + run.stderr
-    assert "taking no more video-transcription jobs" in run.stderr, run.stderr
+    assert 0 == by_default.returncode, by_default.stdout + by_default.stderr
+    assert "not taking video-transcription jobs: no Whisper model" in by_default.stderr
+    assert [(PENDING, 0)] == [(j["state"]["id"], j["failures"]) for j in untouched]
+    assert 0 == asked.returncode, asked.stdout + asked.stderr
+    assert "taking no more video-transcription jobs" in asked.stderr, asked.stderr
     [job] = _transcription_jobs(instance)
     assert (PENDING, 1) == (job["state"]["id"], job["failures"]), job
     with instance.admin() as c:
