@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench bench-quick install browser postgres npm-tools django-connector lint clean
+.PHONY: demo test test-fast bench bench-quick install browser postgres espeak npm-tools django-connector lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/offload demo
 
 ## The whole test suite. pytest's exit code is kept: 5 (no tests ran) fails the build.
-test: $(STAMP) browser postgres npm-tools django-connector
+test: $(STAMP) browser postgres espeak npm-tools django-connector
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -40,6 +40,13 @@ postgres:
 	  echo "installing Debian postgresql for the PostgreSQL tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
 	  || echo "WARNING: could not install postgresql; PostgreSQL tests will skip (or fail under CI)"; }
+
+## Debian's espeak-ng: real speech for the transcription tests (Whisper must hear words).
+espeak:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  echo "installing Debian espeak-ng for the transcription tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \
+	  || echo "WARNING: could not install espeak-ng; transcription tests will skip (or fail under CI)"; }
 
 ## PeerTube's own command-line client, pinned in tools/npm (package-lock.json), for the
 ## interoperability tests.

@@ -30,6 +30,7 @@ from bench.dispatch import (
 from bench.harness import Row
 from bench.overhead import runner_overhead
 from bench.studio import studio_edit
+from bench.transcription import transcription_rtf
 from bench.transfer import transfer_memory
 from tests.support import PgCluster, find_pg_bin, pg_cluster
 
@@ -93,6 +94,7 @@ def main() -> None:
             rows += asyncio.run(connected_runners(50 if quick else 1000, work))
         # No database choice in these: they measure the runner, the file paths and the HTTP intake.
         rows += runner_overhead(clip_s=4 if quick else 20, repeats=1 if quick else 3, work=work)
+        rows += transcription_rtf(sentences=2 if quick else 6, repeats=1 if quick else 3, work=work)
         rows += transfer_memory([10, 100] if quick else [100, 1024], work)
         rows += oversized_bodies(clients=20, body_mib=150, rounds=1 if quick else 3, work=work)
         rows += studio_edit(

@@ -201,9 +201,12 @@ def _paired_runs(root: Path, clip: Path, transcoding: dict[str, Any], repeats: i
 
 
 @contextlib.contextmanager
-def runner_subprocess(url: str, api: httpx.Client, home: Path) -> Iterator[RunnerConfig]:
-    """`offload runner register` then `offload runner server` with `[jobs] concurrency = 1`,
-    its config, state and cache under `home`. Yields the runner's config."""
+def runner_subprocess(
+    url: str, api: httpx.Client, home: Path, transcription: dict[str, str] | None = None
+) -> Iterator[RunnerConfig]:
+    """`offload runner register` then `offload runner server` with `[jobs] concurrency = 1`
+    (and these `[transcription]` keys), its config, state and cache under `home`. Yields the
+    runner's config."""
     config_dir = home / "config"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFLOAD_")}
     env.update(
@@ -236,6 +239,7 @@ def runner_subprocess(url: str, api: httpx.Client, home: Path) -> Iterator[Runne
     path = config_dir / "config.toml"
     document = tomlkit.parse(path.read_text())
     document.setdefault("jobs", tomlkit.table())["concurrency"] = 1
+    document.setdefault("transcription", tomlkit.table()).update(transcription or {})
     path.write_text(tomlkit.dumps(document))
     log_path = home / "runner.log"
     with log_path.open("wb") as log:

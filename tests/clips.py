@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,8 +181,9 @@ class HttpRunner:
                 url, json={"runnerToken": self.token, "jobToken": job["jobToken"]}, headers=headers
             )
 
-    def process(self, job: dict[str, Any], workdir: Path) -> dict[str, Path]:
-        """Run the job like the real runner would: download inputs, run ffmpeg, return files."""
+    def process(self, job: dict[str, Any], workdir: Path) -> dict[str, Path | str]:
+        """Run the job like the real runner would: download inputs, run ffmpeg (or Whisper),
+        return the success payload (files, and text fields for the types that post some)."""
 
         async def fetch(url: str) -> Path:
             r = self.download(url, job)
@@ -193,7 +194,7 @@ class HttpRunner:
 
         workdir.mkdir(parents=True, exist_ok=True)
         options = FfmpegOptions(path=get_ffmpeg_exe(), threads=1, nice=0)
-        return asyncio.run(
+        output = asyncio.run(
             process_job(
                 job["type"],
                 job["payload"],
@@ -203,13 +204,20 @@ class HttpRunner:
                 ffmpeg=options,
             )
         )
+        return dict(output)
 
-    def success(self, job: dict[str, Any], files: dict[str, Path]) -> httpx.Response:
-        parts = {f"payload[{name}]": (path.name, path.read_bytes()) for name, path in files.items()}
+    def success(self, job: dict[str, Any], output: Mapping[str, Path | str]) -> httpx.Response:
+        """Post a success: Path values as file parts, str values as text fields."""
+        parts = {
+            f"payload[{name}]": (value.name, value.read_bytes())
+            for name, value in output.items()
+            if isinstance(value, Path)
+        }
+        fields = {f"payload[{k}]": v for k, v in output.items() if isinstance(v, str)}
         with self.instance.client() as c:
             return c.post(
                 f"/api/v1/runners/jobs/{job['uuid']}/success",
-                data={"runnerToken": self.token, "jobToken": job["jobToken"]},
+                data={"runnerToken": self.token, "jobToken": job["jobToken"], **fields},
                 files=parts,
             )
 

@@ -48,8 +48,15 @@ class RunnerHome:
     def work_dir(self) -> Path:
         return runner_paths(environ=self.env).cache_dir / "transcoding"
 
-    def configure(self, *, ffmpeg_path: Path | None = None, **jobs: Any) -> None:
-        """Edit config.toml like an admin would (fast heartbeat, poll and failure pause for tests)."""
+    def configure(
+        self,
+        *,
+        ffmpeg_path: Path | None = None,
+        transcription: dict[str, str] | None = None,
+        **jobs: Any,
+    ) -> None:
+        """Edit config.toml like an admin would (fast heartbeat, poll and failure pause for tests);
+        `transcription` sets keys of `[transcription]` (the bundled `tiny.en` unless told)."""
         path = runner_paths(environ=self.env).config_file
         config = RunnerConfig.load(path)
         table = config.document.setdefault("jobs", {})
@@ -64,6 +71,9 @@ class RunnerHome:
         config.document["ffmpeg"]["threads"] = 1
         if ffmpeg_path is not None:
             config.document["ffmpeg"]["path"] = str(ffmpeg_path)
+        config.document.setdefault("transcription", {}).update(
+            {"model": "tiny.en", **(transcription or {})}
+        )
         config.save()
 
     def cli(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:

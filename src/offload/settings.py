@@ -52,6 +52,10 @@ class InstanceSettings(BaseSettings):
     #: Storyboards (PeerTube's `storyboards.enabled`): a sprite sheet per published video;
     #: initial value, editable through the config API.
     storyboards_enabled: bool = True
+    #: Automatic captions (PeerTube's `video_transcription.enabled`, off by default as there):
+    #: a transcription job per uploaded video with audio; initial value, editable through the
+    #: config API.
+    transcription_enabled: bool = False
 
     #: VOD transcoding (PeerTube's `transcoding.*`): initial values, editable through the
     #: custom config API; changes apply to videos uploaded afterwards.

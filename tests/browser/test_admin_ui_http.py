@@ -323,3 +323,60 @@ def test_video_page_shows_its_storyboard(
         in page
     )
     assert "4×1 sprites of 192×144 px, one every 1 s." in page
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_video_page_lists_captions_plays_them_and_asks_for_more(
+    instance_factory: Callable[..., RunningInstance], tmp_path: Path
+) -> None:
+    """A stored caption is listed on the video's page and given to the player as a track; the
+    "Generate captions" button queues a new transcription, and so does the admin CLI, which
+    also lists the captions."""
+    from typer.testing import CliRunner
+
+    from offload.cli import app
+
+    instance = instance_factory(transcoding_enabled=False, transcription_enabled=True)
+    clip = make_clip(tmp_path / "tone.mp4", duration_s=1.0)
+    with instance.admin() as c:
+        video_uuid = c.post(
+            "/api/v1/videos/upload",
+            data={"name": "Tone"},
+            files={"videofile": (clip.name, clip.read_bytes())},
+        ).json()["video"]["uuid"]
+    runner = HttpRunner.register(instance)
+    job = runner.accept(wait_until(runner.request, timeout_s=30, message="offer")[0]["uuid"])
+    vtt = tmp_path / "tone.vtt"
+    vtt.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:00.800\nA tone.\n")
+    assert 204 == runner.success(job, {"vttFile": vtt, "inputLanguage": "en"}).status_code
+    with instance.client() as c:
+        captions = wait_until(
+            lambda: c.get(f"/api/v1/videos/{video_uuid}/captions").json()["data"],
+            timeout_s=30,
+            message="caption stored",
+        )
+    path = captions[0]["captionPath"]
+
+    with ui_login(instance) as (client, _):
+        page = client.get(f"/admin/videos/{video_uuid}").text
+        asked = client.post(
+            f"/admin/videos/{video_uuid}/captions/generate", data={"csrf": csrf_of(page)}
+        )
+    listed = CliRunner().invoke(app, ["videos", "captions", video_uuid, "--url", instance.url])
+    again = CliRunner().invoke(
+        app,
+        ["videos", "generate-captions", video_uuid, "--url", instance.url],
+        env={"OFFLOAD_ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )
+
+    assert f'<track kind="captions" src="{path}" srclang="en" label="English">' in page
+    assert f'<a href="{path}">English</a>' in page
+    assert "Generate captions" in page
+    assert 303 == asked.status_code
+    assert 0 == listed.exit_code and "en (English)" in listed.stdout, listed.output
+    # The button's job is pending: the CLI's second ask is refused, with PeerTube's reason.
+    assert 1 == again.exit_code
+    assert "already being transcribed" in again.output
+    with instance.admin() as c:
+        jobs = c.get("/api/v1/runners/jobs", params={"count": 100}).json()["data"]
+    assert 2 == len([j for j in jobs if j["type"] == "video-transcription"])

@@ -18,7 +18,7 @@ from offload.media.processors import SUPPORTED_JOB_TYPES
 
 VOD = ("vod-web-video-transcoding", "vod-hls-transcoding", "vod-audio-merge-transcoding")
 #: What the built-in registry processes, in registration order.
-PROCESSED = (*VOD, "video-studio-transcoding", "generate-video-storyboard")
+PROCESSED = (*VOD, "video-studio-transcoding", "video-transcription", "generate-video-storyboard")
 
 
 async def _nothing(payload: dict[str, Any], work: Work) -> dict[str, Path]:
@@ -55,7 +55,7 @@ def test_the_instance_completes_exactly_the_types_that_can_be_processed() -> Non
 
 def test_the_runner_advertises_the_registered_types_in_order() -> None:
     """What a runner takes by default is the registry's processable types: the VOD family,
-    studio edits and storyboards."""
+    studio edits, transcription and storyboards."""
     assert PROCESSED == SUPPORTED_JOB_TYPES == BUILTIN_KINDS.processable
     assert VOD == tuple(str(kind.type) for kind in vod.KINDS)
 
@@ -69,14 +69,14 @@ def test_a_wire_type_registered_twice_is_refused() -> None:
 
 
 def test_replacing_a_kind_leaves_the_original_registry_alone() -> None:
-    """`replacing` gives a type its implementation in a new registry; the built-in one keeps
-    refusing it (registries are per instance or runner, never shared state)."""
-    transcription = JobKind(
-        JobType.TRANSCRIPTION, success_files("vttFile"), no_update_payload, _nothing
-    )
+    """`replacing` gives a type another implementation in a new registry; the built-in one
+    keeps its own (registries are per instance or runner, never shared state)."""
+    stub = JobKind(JobType.STORYBOARD, success_files("storyboardFile"), no_update_payload, _nothing)
 
-    replaced = BUILTIN_KINDS.replacing(transcription)
+    replaced = BUILTIN_KINDS.replacing(stub)
 
-    assert (*PROCESSED, "video-transcription") == replaced.processable
+    assert _nothing is replaced["generate-video-storyboard"].process
+    assert _nothing is not BUILTIN_KINDS["generate-video-storyboard"].process
+    assert sorted(replaced.processable) == sorted(PROCESSED)
     assert PROCESSED == BUILTIN_KINDS.processable
     assert sorted(k.type for k in replaced) == sorted(JobType)

@@ -291,3 +291,33 @@ class TestPaths:
             ).socket,
             len(str(deep.socket)) < 100,
         )
+
+
+def test_transcription_keys_are_read_as_peertube_writes_them(tmp_path: Path) -> None:
+    """`[transcription] engine`, `enginePath`, `model`, `modelPath` (a `~` is expanded); absent
+    paths are None and the model is PeerTube's default, "small"."""
+    path = _write(
+        tmp_path,
+        '[transcription]\nengine = "whisper-ctranslate2"\nenginePath = "/usr/bin/wc2"\n'
+        'model = "tiny.en"\nmodelPath = "~/models/tiny"\n',
+    )
+    config = RunnerConfig.load(path)
+    defaults = RunnerConfig.load(tmp_path / "missing.toml")
+
+    assert (
+        "whisper-ctranslate2",
+        "/usr/bin/wc2",
+        "tiny.en",
+        Path("~/models/tiny").expanduser(),
+    ) == (
+        config.transcription_engine,
+        config.transcription_engine_path,
+        config.transcription_model,
+        config.transcription_model_path,
+    )
+    assert ("whisper-ctranslate2", None, "small", None) == (
+        defaults.transcription_engine,
+        defaults.transcription_engine_path,
+        defaults.transcription_model,
+        defaults.transcription_model_path,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import sys
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from offload.cli.output import err, out
 from offload.runner.config import RunnerConfig, RunnerPaths, runner_paths
 from offload.runner.errors import DaemonNotRunning, RunnerError
 from offload.runner.ipc import ipc_request
+
+log = logging.getLogger(__name__)
 
 __all__ = ["runner_app"]
 
@@ -142,6 +145,10 @@ def server(
     log_format: LogFormatOpt = None,
 ) -> None:
     """Run the daemon: take jobs from every registered instance."""
+    from offload.jobs.registry import BUILTIN_KINDS
+    from offload.jobs.transcription import transcription_kind
+    from offload.jobs.whisper import TranscriptionOptions, engine_for
+    from offload.media.errors import MediaError, MissingCapability
     from offload.media.ffmpeg import FfmpegOptions, resolve_ffmpeg_path
     from offload.media.processors import SUPPORTED_JOB_TYPES, aac_encoder
     from offload.runner.daemon import KNOWN_JOB_TYPES, RunnerDaemon
@@ -182,8 +189,35 @@ def server(
         launcher=launcher,
     )
     view = (lambda daemon: live_view(daemon, err)) if live else None
+    transcription = TranscriptionOptions(
+        engine=config.transcription_engine,
+        engine_path=config.transcription_engine_path,
+        model=config.transcription_model,
+        model_path=config.transcription_model_path,
+        threads=config.ffmpeg_threads,
+    )
+    try:
+        kinds = BUILTIN_KINDS.replacing(transcription_kind(transcription))
+    except MediaError as exc:  # an unknown engine name
+        _fail(str(exc))
+    try:
+        engine_for(transcription).check()
+    except MissingCapability as exc:
+        if enable_job:
+            # Asked for by name: take the jobs, and each fails at once saying what to fix.
+            log.warning("video-transcription jobs will fail: %s", exc)
+        else:
+            # Not asked for: do not take (and fail) jobs this machine cannot do.
+            types = [t for t in types if t != "video-transcription"]
+            log.warning("not taking video-transcription jobs: %s", exc)
     daemon = RunnerDaemon(
-        paths=paths, config=config, ffmpeg=ffmpeg, enabled_types=types, once=once, view=view
+        paths=paths,
+        config=config,
+        ffmpeg=ffmpeg,
+        enabled_types=types,
+        kinds=kinds,
+        once=once,
+        view=view,
     )
     try:
         asyncio.run(daemon.run())

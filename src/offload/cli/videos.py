@@ -1,4 +1,5 @@
-"""`offload videos …`: upload files to an instance (resumable, with a progress bar) and list them.
+"""`offload videos …`: upload files to an instance (resumable, with a progress bar), list them,
+edit them in the studio, and list or generate their captions.
 
 Uploads use PeerTube's resumable protocol, so a dropped connection resumes where the instance
 stopped receiving instead of starting over.
@@ -27,7 +28,9 @@ from offload.cli.output import err, out
 
 __all__ = ["videos_app"]
 
-videos_app = typer.Typer(help="Upload, list and edit videos.", no_args_is_help=True)
+videos_app = typer.Typer(
+    help="Upload, list and edit videos, and their captions.", no_args_is_help=True
+)
 
 #: Network calls give up after this long without progress.
 TIMEOUT_S = 60.0
@@ -334,3 +337,52 @@ def edit(
         else:
             err.print(f"  [red]{details['state']['label']}[/red] {error or ''}")
             raise typer.Exit(1)
+
+
+@videos_app.command("captions")
+def captions(
+    video: Annotated[str, typer.Argument(help="Video id or UUID.")],
+    url: UrlOpt = "http://127.0.0.1:9000",
+) -> None:
+    """List a video's captions (language, automatic or not, file URL)."""
+    with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
+        r = client.get(f"/api/v1/videos/{video}/captions")
+    if r.status_code != 200:
+        err.print(f"[red]cannot list the captions of {video}:[/red] {_detail(r)}")
+        raise typer.Exit(1)
+    body = r.json()
+    table = Table("language", "automatic", "file")
+    for caption in body["data"]:
+        table.add_row(
+            f"{caption['language']['id']} ({caption['language']['label']})",
+            "yes" if caption["automaticallyGenerated"] else "no",
+            caption["fileUrl"],
+        )
+    out.print(table)
+    err.print(f"{body['total']} caption(s)")
+
+
+@videos_app.command("generate-captions")
+def generate_captions(
+    video: Annotated[str, typer.Argument(help="Video id or UUID.")],
+    url: UrlOpt = "http://127.0.0.1:9000",
+    username: UserOpt = "root",
+    password: PasswordOpt = None,
+) -> None:
+    """Ask for an automatic transcription of a video (a `video-transcription` job)."""
+    if password is None:
+        password = typer.prompt(f"password of {username}", hide_input=True)
+    with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
+        try:
+            token = _login(client, username, password)
+        except (UploadFailed, httpx.HTTPError) as exc:
+            err.print(f"[red]cannot log in to {url}:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        r = client.post(
+            f"/api/v1/videos/{video}/captions/generate",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    if r.status_code != 204:
+        err.print(f"[red]transcription of {video} refused:[/red] {_detail(r)}")
+        raise typer.Exit(1)
+    err.print(f"transcription of {video} queued: `offload videos captions {video}` once it is done")

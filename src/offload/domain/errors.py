@@ -15,7 +15,8 @@ OffloadError
 │   ├── JobNotProcessing               job-bound call on a job not in the allowed states
 │   ├── JobNotProcessingAnymore        concurrent success lost (409)
 │   ├── JobNotCancellable
-│   └── RunnerNameTaken
+│   ├── RunnerNameTaken
+│   └── AlreadyTranscribing            a caption generation while one is pending
 ├── InvalidPayload                     success/update payload not valid for the job type
 ├── Forbidden
 │   ├── VideoNotOfJob                  file route for another video than the job's
@@ -36,6 +37,7 @@ Each class docstring is the default message (the `detail` seen by clients).
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyTranscribing",
     "ChunkTooLarge",
     "Conflict",
     "FileTooLarge",
@@ -143,6 +145,10 @@ class JobNotCancellable(Conflict):
 
 class RunnerNameTaken(Conflict):
     """This runner name already exists on this instance"""
+
+
+class AlreadyTranscribing(Conflict):
+    """This video is already being transcribed"""
 
 
 class InvalidPayload(OffloadError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlparse
 
+from offload.domain.languages import LANGUAGES
 from offload.domain.videos import Video, VideoFile
 from offload.http.wire import iso
 from offload.media.playlists import MASTER_PLAYLIST
@@ -49,17 +50,6 @@ LICENCES = {
 #: PeerTube's `VIDEO_PRIVACIES`.
 PRIVACIES = {1: "Public", 2: "Unlisted", 3: "Private", 4: "Internal", 5: "Password protected"}
 PRIVACY_PUBLIC = 1
-#: The most spoken of PeerTube's `VIDEO_LANGUAGES` (ISO 639 codes, English names); PeerTube
-#: lists every living language, these are the ones a client is likely to offer.
-LANGUAGES = {
-    "ar": "Arabic", "bn": "Bengali", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German",
-    "el": "Greek", "en": "English", "eo": "Esperanto", "es": "Spanish", "eu": "Basque", "fa": "Persian",
-    "fi": "Finnish", "fr": "French", "ga": "Irish", "gl": "Galician", "he": "Hebrew", "hi": "Hindi",
-    "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
-    "nl": "Dutch", "no": "Norwegian", "oc": "Occitan", "pl": "Polish", "pt": "Portuguese",
-    "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sv": "Swedish", "th": "Thai", "tr": "Turkish",
-    "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
-}  # fmt: skip
 
 
 def _constant(value: Any, label: str) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from offload.domain.videos import VideoId, max_quality_file, newest_files
 from offload.instance.jobs import JobService
 from offload.instance.results import PostedPayload
 from offload.instance.videos import VideoService
+from offload.jobs.kind import Output, split_output
 from offload.media.ffmpeg import FfmpegOptions, resolve_ffmpeg_path
 from offload.media.processors import process_job
 from offload.store.database import DatabaseUnavailable
@@ -224,7 +225,7 @@ class LocalWorkers:
         heartbeat = asyncio.create_task(self._heartbeat(job, work, progress))
         try:
             try:
-                files = await work
+                output = await work
             except asyncio.CancelledError:
                 if self._stopping:
                     with contextlib.suppress(OffloadError):
@@ -241,13 +242,14 @@ class LocalWorkers:
                 return
             await asyncio.shield(heartbeat)
             with contextlib.suppress(JobNotProcessingAnymore, JobNotProcessing):
-                await self.jobs.success(job, PostedPayload(files=dict(files)))
+                files, fields = split_output(output)
+                await self.jobs.success(job, PostedPayload(fields=dict(fields), files=files))
         finally:
             await asyncio.shield(heartbeat)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _heartbeat(
-        self, job: Job, work: asyncio.Task[dict[str, Path]], progress: dict[str, int | None]
+        self, job: Job, work: asyncio.Task[Output], progress: dict[str, int | None]
     ) -> None:
         """Keep the lease alive; stop the work when the job is no longer ours (admin cancel or
         delete). A failed beat (database hiccup) is logged and the next one tries again.

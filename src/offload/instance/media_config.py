@@ -35,6 +35,7 @@ class InstanceConfig:
     remote_storyboard: bool
     storyboards: bool = True
     studio: bool = True
+    transcription: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         """PeerTube's custom-config shape, limited to the keys this instance honours."""
@@ -54,7 +55,10 @@ class InstanceConfig:
                 "enabled": self.studio,
                 "remoteRunners": {"enabled": self.remote_studio},
             },
-            "videoTranscription": {"remoteRunners": {"enabled": self.remote_transcription}},
+            "videoTranscription": {
+                "enabled": self.transcription,
+                "remoteRunners": {"enabled": self.remote_transcription},
+            },
             "storyboards": {
                 "enabled": self.storyboards,
                 "remoteRunners": {"enabled": self.remote_storyboard},
@@ -84,6 +88,7 @@ def _defaults(settings: InstanceSettings) -> InstanceConfig:
         remote_storyboard=settings.remote_storyboard,
         storyboards=settings.storyboards_enabled,
         studio=settings.studio_enabled,
+        transcription=settings.transcription_enabled,
     )
 
 
@@ -98,6 +103,7 @@ _BOOL_KEYS = (
     ("live", "transcoding", "remoteRunners", "enabled"),
     ("videoStudio", "enabled"),
     ("videoStudio", "remoteRunners", "enabled"),
+    ("videoTranscription", "enabled"),
     ("videoTranscription", "remoteRunners", "enabled"),
     ("storyboards", "enabled"),
     ("storyboards", "remoteRunners", "enabled"),
@@ -188,6 +194,7 @@ def from_wire(tree: Mapping[str, Any]) -> InstanceConfig:
         remote_storyboard=tree["storyboards"]["remoteRunners"]["enabled"],
         storyboards=tree["storyboards"]["enabled"],
         studio=tree["videoStudio"]["enabled"],
+        transcription=tree["videoTranscription"]["enabled"],
     )
 
 

@@ -56,6 +56,7 @@ from offload.media.pictures import fit_picture
 from offload.media.playlists import MASTER_PLAYLIST, codecs_of, master_playlist
 from offload.media.probe import MediaInfo, probe
 from offload.media.storage import MediaStorage, default_preview_png, disk_full_as_storage_full
+from offload.store.captions import CaptionRepository
 from offload.store.database import Database
 from offload.store.storyboards import StoryboardRepository
 from offload.store.videos import VideoRepository
@@ -227,6 +228,9 @@ class VideoService:
         #: Run with a video's id once it may have been published (job types that follow
         #: publication, such as storyboards, add themselves); each checks the state again.
         self.after_publish: builtins.list[Callable[[int], Awaitable[None]]] = []
+        #: Run with a new video's id once its upload is stored (job types that follow the
+        #: upload, such as transcription, add themselves); awaited before `create` returns.
+        self.after_create: builtins.list[Callable[[int], Awaitable[None]]] = []
         self._publish_tasks: set[asyncio.Task[None]] = set()
         self._janitor_kick = asyncio.Event()
         self._upload_locks: dict[str, asyncio.Lock] = {}
@@ -302,6 +306,11 @@ class VideoService:
                 self.jobs.notifier.ping()
             else:
                 self.on_local_jobs()
+        for hook in self.after_create:
+            try:
+                await hook(video.id)
+            except Exception:  # a side job must not fail the upload that is stored already
+                log.exception("a job planned after the upload of video %s failed", video.uuid)
         if video.state is VideoState.PUBLISHED:
             self.published(video.id)
         return video
@@ -464,6 +473,7 @@ class VideoService:
         async with self.db.write() as conn:
             files = await self.repo.list_files(conn, video.id)
             storyboard = await StoryboardRepository().of_video(conn, video.id)
+            captions = await CaptionRepository().of_video(conn, video.id)
             if not await self.repo.delete_video(conn, video.id):
                 raise VideoNotFound()
             paths = [
@@ -481,6 +491,9 @@ class VideoService:
                     self.storage.relative(self.storage.storyboards_dir / storyboard.filename)
                 )
             paths.append(self.storage.relative(self.storage.studio_dir(video.uuid)))
+            paths += [
+                self.storage.relative(self.storage.captions_dir / c.filename) for c in captions
+            ]
             await self.repo.add_garbage(conn, paths, now)
         self.kick_janitor(0.0)
 

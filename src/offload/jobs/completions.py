@@ -11,7 +11,12 @@ from collections.abc import Mapping
 
 from offload.domain.jobs import JobType
 from offload.instance.results import CompletionFactory
-from offload.jobs import storyboard_completion, studio_completion, vod_completion
+from offload.jobs import (
+    storyboard_completion,
+    studio_completion,
+    transcription_completion,
+    vod_completion,
+)
 
 __all__ = ["BUILTIN_COMPLETIONS"]
 
@@ -19,4 +24,5 @@ BUILTIN_COMPLETIONS: Mapping[JobType, CompletionFactory] = {
     **vod_completion.COMPLETIONS,
     **storyboard_completion.COMPLETIONS,
     **studio_completion.COMPLETIONS,
+    **transcription_completion.COMPLETIONS,
 }

@@ -1,5 +1,5 @@
 """What the runner and the instance share about a job type: its payload shapes and its
-processing step (payload in, success files out)."""
+processing step (payload in, success payload out: files and text fields)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from offload.media.ffmpeg_process import OnProgress, OnStats
 __all__ = [
     "Fetch",
     "JobKind",
+    "Output",
     "Process",
     "Verify",
     "Work",
     "no_update_payload",
+    "split_output",
     "success_files",
 ]
 
@@ -45,8 +47,20 @@ class Work:
     on_stats: OnStats | None = None
 
 
-#: Run a job: its public payload in, its success files by protocol field name out.
-Process = Callable[[dict[str, Any], Work], Awaitable[dict[str, Path]]]
+#: A processing step's success payload by protocol field name, as the multipart form it
+#: becomes: a Path is a file part (`payload[vttFile]`), a str a text field
+#: (`payload[inputLanguage]`). Most types return files only.
+Output = Mapping[str, Path | str]
+
+#: Run a job: its public payload in, its success payload out.
+Process = Callable[[dict[str, Any], Work], Awaitable[Output]]
+
+
+def split_output(output: Output) -> tuple[dict[str, Path], dict[str, str]]:
+    """The files and the text fields of a processing step's output."""
+    files = {k: v for k, v in output.items() if isinstance(v, Path)}
+    fields = {k: v for k, v in output.items() if isinstance(v, str)}
+    return files, fields
 
 
 @dataclass(frozen=True, slots=True)

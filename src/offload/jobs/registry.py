@@ -9,11 +9,10 @@ and list it in `BUILTIN_KINDS` (and its completion in `completions.py`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Set
-from pathlib import Path
 from typing import Any
 
 from offload.jobs import live, storyboard, studio, transcription, vod
-from offload.jobs.kind import JobKind, Work
+from offload.jobs.kind import JobKind, Output, Work
 from offload.media.errors import UnsupportedJob
 
 __all__ = ["BUILTIN_KINDS", "JobKinds"]
@@ -52,13 +51,15 @@ class JobKinds:
         """Raise InvalidPayload unless the update payload fits the job type."""
         self._kinds[job_type].verify_update(fields, files)
 
-    async def process(self, job_type: str, payload: dict[str, Any], work: Work) -> dict[str, Path]:
-        """Run the job's processing step and return its success files by field name.
+    async def process(self, job_type: str, payload: dict[str, Any], work: Work) -> Output:
+        """Run the job's processing step and return its success payload (files and text
+        fields by protocol field name).
 
         Raises:
             UnsupportedJob: no processing step for `job_type`, or the payload lacks what it needs.
             ProbeError: an input is not audio/video.
             FfmpegError: ffmpeg failed; the message ends with its last stderr lines.
+            MissingCapability: this machine lacks what the type needs (a model, a program).
         """
         kind = self._kinds.get(job_type)
         if kind is None or kind.process is None:
@@ -68,5 +69,5 @@ class JobKinds:
         return await kind.process(payload, work)
 
 
-#: Every wire type of the protocol; the VOD family is the one processed so far.
+#: Every wire type of the protocol (live and studio are not processed yet).
 BUILTIN_KINDS = JobKinds([*vod.KINDS, studio.KIND, live.KIND, transcription.KIND, storyboard.KIND])

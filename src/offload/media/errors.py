@@ -5,7 +5,8 @@ OffloadError
 └── MediaError
     ├── ProbeError      the file cannot be read as audio or video
     ├── FfmpegError     ffmpeg exited with a non-zero status (returncode, stderr_tail)
-    └── UnsupportedJob  no processor for this job type (or payload shape)
+    ├── UnsupportedJob  no processor for this job type (or payload shape)
+    └── MissingCapability  this machine lacks what the type needs (a model, a program)
 ```
 
 The message is what a runner reports to the instance as the job's error, so it is readable:
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from offload.domain.errors import OffloadError
 
-__all__ = ["FfmpegError", "MediaError", "ProbeError", "UnsupportedJob"]
+__all__ = ["FfmpegError", "MediaError", "MissingCapability", "ProbeError", "UnsupportedJob"]
 
 
 class MediaError(OffloadError):
@@ -39,3 +40,9 @@ class FfmpegError(MediaError):
 
 class UnsupportedJob(MediaError):
     """This job type is not supported by this processor."""
+
+
+class MissingCapability(MediaError):
+    """This machine cannot do the job's type until it is reconfigured (a model or a program is
+    missing): the message names the setting to fix. Another job of the type would fail the
+    same way, so a runner stops taking the type instead of burning each job's tries."""

@@ -1,5 +1,5 @@
 """A job's processing step, run through the job-type registry (`offload.jobs.registry`):
-payload in, success files by protocol field name out. Shared by the runner and the local
+payload in, success files and text fields by protocol field name out. Shared by the runner and the local
 workers; uploading the files and deleting `workdir` is the caller's business.
 """
 
@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from offload.jobs.kind import Fetch, Work
+from offload.jobs.kind import Fetch, Output, Work
 from offload.jobs.registry import BUILTIN_KINDS, JobKinds
 from offload.media.ffmpeg import FfmpegOptions
 from offload.media.ffmpeg_process import OnProgress, OnStats
@@ -30,7 +30,7 @@ async def process_job(
     ffmpeg: FfmpegOptions,
     on_stats: OnStats | None = None,
     kinds: JobKinds = BUILTIN_KINDS,
-) -> dict[str, Path]:
+) -> Output:
     """Run the job with its type's processing step in `kinds` (see `JobKinds.process`).
 
     `on_progress` gets whole percents as they change; `on_stats`, if given, every raw progress

@@ -57,6 +57,7 @@ MIME_TYPES = {
     ".opus": "audio/ogg",
     ".mp3": "audio/mpeg",
     ".wav": "audio/wav",
+    ".vtt": "text/vtt",
     ".flac": "audio/flac",
     ".aac": "audio/aac",
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -113,6 +114,9 @@ class MediaStorage:
         self.storyboards_dir = self.root / "storyboards"
         #: Studio task files (intros, outros, watermarks) of the edits still to run, per video.
         self.studio_root = self.root / "studio"
+        #: WebVTT captions, by generated file name (served at PeerTube's
+        #: `/lazy-static/video-captions/`).
+        self.captions_dir = self.root / "captions"
         self.tmp_dir = self.root / "tmp"
         #: Where multipart uploads (ours and runners') stream their file parts.
         self.upload_tmp_dir = self.tmp_dir / "uploads"
@@ -124,6 +128,7 @@ class MediaStorage:
             self.hls_root,
             self.previews_dir,
             self.storyboards_dir,
+            self.captions_dir,
             self.upload_tmp_dir,
             self.resumable_dir,
         ):

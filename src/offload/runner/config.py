@@ -21,8 +21,11 @@ nice = 20
 # path = "/usr/bin/ffmpeg"        # ours; default FFMPEG_PATH, else the imageio-ffmpeg build
 
 [transcription]
-engine = "whisper-ctranslate2"
-model = "small"
+engine = "whisper-ctranslate2"    # in-process faster-whisper unless enginePath names the CLI
+model = "small"                   # a CTranslate2 model on this machine ("tiny.en" ships with
+                                  # offload[transcription]); never downloaded
+# enginePath = "/usr/local/bin/whisper-ctranslate2"
+# modelPath = "/srv/models/whisper-small-ct2"   # a directory with model.bin
 ```
 """
 
@@ -251,6 +254,24 @@ class RunnerConfig:
     def ffmpeg_path(self) -> str | None:
         value = self._get("ffmpeg", "path", None)
         return str(value) if value else None
+
+    @property
+    def transcription_engine(self) -> str:
+        return str(self._get("transcription", "engine", "whisper-ctranslate2"))
+
+    @property
+    def transcription_engine_path(self) -> str | None:
+        value = self._get("transcription", "enginePath", None)
+        return str(value) if value else None
+
+    @property
+    def transcription_model(self) -> str:
+        return str(self._get("transcription", "model", "small"))
+
+    @property
+    def transcription_model_path(self) -> Path | None:
+        value = self._get("transcription", "modelPath", None)
+        return Path(value).expanduser() if value else None
 
     @property
     def registered_instances(self) -> list[RegisteredInstance]:

@@ -30,7 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from offload.jobs.kind import split_output
 from offload.jobs.registry import BUILTIN_KINDS, JobKinds
+from offload.media.errors import MissingCapability
 from offload.media.ffmpeg import FfmpegOptions
 from offload.media.processors import process_job
 from offload.media.progress import FfmpegProgress
@@ -481,6 +483,17 @@ class RunnerDaemon:
                 raise
             except JobGoneError as exc:
                 log.warning("job %s is no longer ours (%s)", job.uuid, exc)
+            except MissingCapability as exc:
+                # Every job of this type would fail the same way: stop taking them rather than
+                # burn their tries (and pause the other types) until the setup is fixed.
+                self.enabled_types = [t for t in self.enabled_types if t != job.type]
+                log.error(
+                    "job %s failed: %s; taking no more %s jobs until the runner is restarted",
+                    job.uuid,
+                    exc,
+                    job.type,
+                )
+                await self._report_error(job, exc)
             except Exception as exc:  # noqa: BLE001  any failure is the job's: report it, keep serving
                 log.error("job %s failed: %s", job.uuid, exc)
                 # Paused before the report re-queues the job, so that no fill pass starts a
@@ -535,7 +548,7 @@ class RunnerDaemon:
                 job.transcode_started = time.monotonic()
             job.speed = stats.speed
 
-        files = await process_job(
+        output = await process_job(
             job.type,
             job.payload,
             workdir=workdir,
@@ -546,8 +559,14 @@ class RunnerDaemon:
             kinds=self.kinds,
         )
         job.stage = "uploading"
+        files, fields = split_output(output)
         await link.client.success(
-            token, job.uuid, job.job_token, files, custom_uploads=custom_uploads_of(job.payload)
+            token,
+            job.uuid,
+            job.job_token,
+            files,
+            fields,
+            custom_uploads=custom_uploads_of(job.payload),
         )
 
     async def _heartbeat(self, job: ActiveJob) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "runner_jobs",
     "runners",
     "users",
+    "video_captions",
     "video_files",
     "video_jobs",
     "video_storyboards",
@@ -317,6 +318,24 @@ video_storyboards = sa.Table(
     #: Seconds of video per sprite.
     sa.Column("sprite_duration_s", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: A video's captions, one per language: the WebVTT file under <data>/captions/ (PeerTube's
+#: `VideoCaptionModel`; `automatically_generated` for a transcription's).
+video_captions = sa.Table(
+    "video_captions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="CASCADE"), nullable=False
+    ),
+    #: PeerTube's language code (`en`, `ar` …).
+    sa.Column("language", sa.String(20), nullable=False),
+    sa.Column("filename", sa.String(200), nullable=False, unique=True),
+    sa.Column("automatically_generated", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("video_id", "language"),
 )
 
 #: Which runner jobs transcode which video; `required` jobs gate publication.

@@ -23,6 +23,7 @@ from offload.store.tables import (
     media_garbage,
     runner_jobs,
     users,
+    video_captions,
     video_files,
     video_jobs,
     video_storyboards,
@@ -265,10 +266,16 @@ class VideoRepository:
                 )
             )
         ).scalars()
+        captions = (
+            await conn.execute(
+                sa.select(video_captions.c.filename).where(video_captions.c.filename.in_(listed))
+            )
+        ).scalars()
         return (
             {n for r in rows for n in (r.filename, r.playlist_filename) if n}
             | {r.preview_filename for r in previews}
             | set(storyboards)
+            | set(captions)
         )
 
     # ---- jobs -----------------------------------------------------------------------------

@@ -67,6 +67,10 @@ async def server_config(services: ServicesDep) -> dict[str, Any]:
             "enableIntroAndOutroFiles": True,
             "remoteRunners": {"enabled": config.remote_studio},
         },
+        "videoTranscription": {
+            "enabled": config.transcription,
+            "remoteRunners": {"enabled": config.remote_transcription},
+        },
         "import": {
             "videos": {"http": {"enabled": False}, "torrent": {"enabled": False}},
             "videoChannelSynchronization": {"enabled": False},

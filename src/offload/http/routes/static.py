@@ -86,6 +86,13 @@ async def storyboard(filename: str, services: ServicesDep) -> FileResponse:
     return _serve(media_of(services).storage.storyboards_dir, filename)
 
 
+@router.api_route(
+    "/lazy-static/video-captions/{filename}", methods=["GET", "HEAD"], include_in_schema=False
+)
+async def video_caption(filename: str, services: ServicesDep) -> FileResponse:
+    return _serve(media_of(services).storage.captions_dir, filename)
+
+
 def _torrent(directory: Path, filename: str, web_seed: str) -> Response:
     stem = filename.removesuffix(".torrent")
     if (

@@ -27,6 +27,7 @@ from offload.http.ui.session import CheckedForm, CsrfRejected, Session, set_flas
 from offload.http.video_wire import channel_name
 from offload.instance.media import media_of
 from offload.jobs.storyboard_completion import storyboards_to_wire
+from offload.jobs.transcription_completion import TranscriptionPlanner, captions_to_wire
 from offload.media.playlists import MASTER_PLAYLIST
 
 __all__ = ["Source", "router", "sources_of"]
@@ -191,9 +192,17 @@ async def video_page(
         )
     context = _context(services, details.video, details.files, details.jobs, session.csrf)
     context.update(await _studio_context(services, details))
-    boards = await storyboards_to_wire(media_of(services).videos, VideoId(id=details.video.id))
+    ident = VideoId(id=details.video.id)
+    boards = await storyboards_to_wire(media_of(services).videos, ident)
+    captions = await captions_to_wire(media_of(services).videos, ident)
     return await render(
-        request, services, session, "video.html", storyboards=boards["storyboards"], **context
+        request,
+        services,
+        session,
+        "video.html",
+        storyboards=boards["storyboards"],
+        captions=captions["data"],
+        **context,
     )
 
 
@@ -229,6 +238,24 @@ async def video_status(
     context = _context(services, details.video, details.files, details.jobs, session.csrf)
     context.update(await _studio_context(services, details))
     return await render_fragment(request, services, "_video_status.html", **context)
+
+
+@router.post("/videos/{video_id}/captions/generate")
+async def generate_captions(
+    video_id: str, request: Request, _: CheckedForm, services: ServicesDep
+) -> Response:
+    """The "Generate captions" button: a transcription job, as the API's generate."""
+    response = RedirectResponse(f"/admin/videos/{video_id}", status_code=303)
+    ident = parse_video_id(video_id)
+    try:
+        if ident is None:
+            raise VideoNotFound()
+        await TranscriptionPlanner(media_of(services).videos).generate(ident)
+    except OffloadError as exc:
+        set_flash(request, response, exc.message, "error")
+    else:
+        set_flash(request, response, "Transcription asked for: captions appear once it is done.")
+    return response
 
 
 @router.post("/videos/{video_id}/delete")

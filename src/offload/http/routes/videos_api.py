@@ -28,6 +28,7 @@ from offload.instance.accounts import User
 from offload.instance.media import MediaPipeline, media_of
 from offload.instance.videos import UnreadableMedia, VideoDetails
 from offload.jobs.storyboard_completion import storyboards_to_wire
+from offload.jobs.transcription_completion import TranscriptionPlanner, captions_to_wire
 from offload.media.storage import disk_full_as_storage_full
 
 __all__ = ["router"]
@@ -378,6 +379,20 @@ async def get_video(videoId: str, services: ServicesDep) -> dict[str, Any]:
 async def storyboards(videoId: str, services: ServicesDep) -> dict[str, Any]:
     """PeerTube's storyboards of a video: none, or its one sprite sheet and geometry."""
     return await storyboards_to_wire(media_of(services).videos, _ident(videoId))
+
+
+@router.get("/{videoId}/captions")
+async def captions(videoId: str, services: ServicesDep) -> dict[str, Any]:
+    """PeerTube's captions of a video: one per language, with the file's path and URL."""
+    return await captions_to_wire(media_of(services).videos, _ident(videoId))
+
+
+@router.post("/{videoId}/captions/generate", status_code=204)
+async def generate_captions(videoId: str, _: AdminUser, services: ServicesDep) -> Response:
+    """PeerTube's on-demand transcription: a `video-transcription` job for the video (400 when
+    transcription is off or the video has no audio, 409 while one is pending)."""
+    await TranscriptionPlanner(media_of(services).videos).generate(_ident(videoId))
+    return Response(status_code=204)
 
 
 @router.put("/{videoId}", status_code=204)
