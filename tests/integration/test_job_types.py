@@ -31,7 +31,8 @@ COMPLETED = 3
 
 # ---- the type: what would be `offload/jobs/copy.py` --------------------------------------
 
-#: A protocol type nothing implements yet, given an implementation here.
+#: A protocol type whose built-in implementation the test replaces with its own (transcription
+#: is off by default, so no built-in job of the type gets in the way).
 COPY = JobType.TRANSCRIPTION
 
 

@@ -197,7 +197,7 @@ def test_offload_runner_completes_the_connectors_hls_jobs(
     """register → daemon connected over socket.io → an upload makes the connector create a
     240p HLS job and a 144p one waiting for it → the runner completes both, the connector
     stores playlists and fragments that decode at those sizes; the transcription job the
-    connector also offers stays pending (the runner does not ask for that type)."""
+    connector also makes (for the same upload) completes too: every type it offers."""
     registered = home.cli(
         "register",
         "--url",
@@ -217,8 +217,17 @@ def test_offload_runner_completes_the_connectors_hls_jobs(
     jobs = wait_until(lambda: _hls_jobs_done(connector, 2), 90, 0.2, "both HLS jobs completed")
     assert [240, 144] == [j["payload"]["output"]["resolution"] for j in jobs], home.logs()
     assert all(j["failures"] == 0 for j in jobs), jobs
-    transcription = [j for j in connector.jobs() if j["type"] == "video-transcription"]
-    assert [PENDING] == [j["state"] for j in transcription], transcription
+    transcription = wait_until(
+        lambda: [
+            j
+            for j in connector.jobs()
+            if j["type"] == "video-transcription" and j["state"] in (COMPLETED, *FAILED)
+        ],
+        90,
+        0.2,
+        "the transcription job ended",
+    )
+    assert [COMPLETED] == [j["state"] for j in transcription], home.logs()
 
     directory = connector.media / started["directory"]
     master = (directory / "master.m3u8").read_text()
@@ -235,6 +244,9 @@ def test_offload_runner_completes_the_connectors_hls_jobs(
         assert (width, height) == (decoded_width, decoded_height)
         assert frames >= 40, frames  # 2 s at 24-25 fps
     assert "completed vod-hls-transcoding" in home.logs()
+    # The runner's WebVTT, stored by the connector beside the playlists under its language.
+    [vtt] = list(directory.glob("*.vtt"))
+    assert vtt.read_text().startswith("WEBVTT"), vtt.read_text()[:200]
 
 
 def test_a_runner_the_connector_forgot_says_so(home: RunnerHome, connector: Connector) -> None:
