@@ -22,7 +22,16 @@ from offload.media.ffmpeg import FfmpegOptions
 from offload.media.processors import process_job
 from tests.support import RunningInstance
 
-__all__ = ["HttpRunner", "MediaClips", "jobs_of", "make", "media_clips", "set_config", "upload"]
+__all__ = [
+    "HttpRunner",
+    "MediaClips",
+    "jobs_of",
+    "make",
+    "media_clips",
+    "set_config",
+    "upload",
+    "upload_video",
+]
 
 
 def make(
@@ -246,6 +255,13 @@ def upload(
         files["previewfile"] = (preview.name, preview.read_bytes())
     with instance.admin() as c:
         return c.post("/api/v1/videos/upload", data={"name": name}, files=files)
+
+
+def upload_video(instance: RunningInstance, path: Path) -> str:
+    """Upload `path` as an admin, named after the file; the new video's UUID."""
+    r = upload(instance, path, name=path.stem if len(path.stem) >= 3 else f"{path.stem} video")
+    assert 200 == r.status_code, r.text
+    return str(r.json()["video"]["uuid"])
 
 
 def jobs_of(instance: RunningInstance) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from imageio_ffmpeg import get_ffmpeg_exe
 
-from tests.clips import jobs_of
+from tests.clips import jobs_of, upload_video
 from tests.integration.test_studio_api import edit, video_of
 from tests.media import make_clip, paced_ffmpeg, processes_mentioning
 from tests.runner_home import RunnerHome
@@ -29,17 +29,6 @@ STUDIO = "video-studio-transcoding"
 STORYBOARD = "generate-video-storyboard"
 #: The edited video's duration against what the tasks say: re-encodes end on a frame.
 TOLERANCE_S = 0.3
-
-
-def _upload(instance: RunningInstance, clip: Path) -> str:
-    with instance.admin() as c:
-        r = c.post(
-            "/api/v1/videos/upload",
-            data={"name": clip.stem},
-            files={"videofile": (clip.name, clip.read_bytes())},
-        )
-    assert 200 == r.status_code, r.text
-    return str(r.json()["video"]["uuid"])
 
 
 def _published(
@@ -127,7 +116,7 @@ def _run_edits(instance: RunningInstance, tmp_path: Path, edits: list[Any]) -> N
     mark = _red_square(tmp_path / "mark.png")
     inputs = {"intro": intro, "mark": mark}
     for label, tasks, file_names, duration in edits:
-        video = _upload(instance, make_clip(tmp_path / f"upload-{label}.mp4", duration_s=5.0))
+        video = upload_video(instance, make_clip(tmp_path / f"upload-{label}.mp4", duration_s=5.0))
         before = _published(instance, video, storyboards=1)
         files = {i: inputs[name] for i, name in enumerate(file_names) if name}
         r = edit(instance, video, tasks, files)
@@ -230,7 +219,7 @@ def test_a_runner_lost_mid_edit_loses_it_to_the_watchdog(
     assert 0 == second_home.register(instance, "rescuer").returncode
     home.configure(ffmpeg_path=paced_ffmpeg(tmp_path))
     second_home.configure()
-    video = _upload(instance, make_clip(tmp_path / "eight.mp4", duration_s=8.0))
+    video = upload_video(instance, make_clip(tmp_path / "eight.mp4", duration_s=8.0))
     assert (
         204
         == edit(instance, video, [{"name": "cut", "options": {"start": 1, "end": 6}}]).status_code
@@ -268,7 +257,9 @@ def test_cancelling_an_edit_stops_the_runners_ffmpeg_and_keeps_the_video(
     instance = quiet_instance
     assert 0 == home.register(instance, "editor").returncode
     home.configure(ffmpeg_path=paced_ffmpeg(tmp_path))
-    video = _upload(instance, make_clip(tmp_path / "twenty.mp4", duration_s=20.0, size="160x120"))
+    video = upload_video(
+        instance, make_clip(tmp_path / "twenty.mp4", duration_s=20.0, size="160x120")
+    )
     before = video_of(instance, video)
     assert (
         204

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import log_in, screenshot
-from tests.clips import HttpRunner, jobs_of, set_config
+from tests.clips import HttpRunner, jobs_of, set_config, upload_video
 from tests.media import make_clip
 from tests.support import RunningInstance
 
@@ -19,22 +19,11 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 LIVE_TIMEOUT_MS = 10_000
 
 
-def _upload(instance: RunningInstance, clip: Path) -> str:
-    with instance.admin() as c:
-        r = c.post(
-            "/api/v1/videos/upload",
-            data={"name": clip.stem},
-            files={"videofile": (clip.name, clip.read_bytes())},
-        )
-    assert 200 == r.status_code, r.text
-    return str(r.json()["video"]["uuid"])
-
-
 def test_the_studio_form_queues_an_edit_and_says_when_it_waits_for_a_runner(
     page: Page, instance: RunningInstance, tmp_path: Path
 ) -> None:
     set_config(instance, {"transcoding": {"enabled": False}, "storyboards": {"enabled": False}})
-    video = _upload(instance, make_clip(tmp_path / "walk.mp4", duration_s=4.0))
+    video = upload_video(instance, make_clip(tmp_path / "walk.mp4", duration_s=4.0))
     intro = make_clip(tmp_path / "intro.mp4", duration_s=1.0, size="160x120")
     log_in(page, f"/admin/videos/{video}")
 
@@ -64,7 +53,7 @@ def test_an_audio_only_video_gets_no_studio_form(
     page: Page, instance: RunningInstance, tmp_path: Path
 ) -> None:
     set_config(instance, {"transcoding": {"enabled": False}})
-    video = _upload(instance, make_clip(tmp_path / "song.m4a", duration_s=2.0, video=False))
+    video = upload_video(instance, make_clip(tmp_path / "song.m4a", duration_s=2.0, video=False))
     log_in(page, f"/admin/videos/{video}")
 
     expect(page.locator("#studio-unavailable")).to_have_text(

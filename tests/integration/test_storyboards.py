@@ -11,7 +11,7 @@ import av
 import httpx
 import pytest
 
-from tests.clips import HttpRunner, MediaClips, jobs_of
+from tests.clips import HttpRunner, MediaClips, jobs_of, upload_video
 from tests.media import make_clip
 from tests.runner_home import RunnerHome
 from tests.support import RunningInstance, start_instance, wait_until
@@ -28,17 +28,6 @@ SHEET = {
     "spriteHeight": 144,
     "spriteDuration": 1,
 }
-
-
-def _upload(instance: RunningInstance, clip: Path) -> str:
-    with instance.admin() as c:
-        r = c.post(
-            "/api/v1/videos/upload",
-            data={"name": clip.stem},
-            files={"videofile": (clip.name, clip.read_bytes())},
-        )
-    assert 200 == r.status_code, r.text
-    return str(r.json()["video"]["uuid"])
 
 
 def _storyboard_job(instance: RunningInstance) -> dict[str, Any] | None:
@@ -75,7 +64,7 @@ def test_local_workers_make_the_storyboard_once_the_ladder_is_published(
         remote_vod=False, remote_storyboard=False, transcoding_resolutions=[240]
     )
     clip = make_clip(tmp_path / "four.mp4", duration_s=4.0)
-    video_uuid = _upload(instance, clip)
+    video_uuid = upload_video(instance, clip)
 
     job = wait_until(lambda: _completed(instance), timeout_s=90, message="local storyboard")
     boards = _storyboards(instance, video_uuid)
@@ -100,9 +89,9 @@ def test_short_or_pictureless_videos_get_no_storyboard_job(
 ) -> None:
     """A 2 s clip and an audio file are published without any storyboard job."""
     instance = instance_factory(transcoding_enabled=False)
-    short = _upload(instance, make_clip(tmp_path / "short.mp4", duration_s=2.0))
-    _upload(instance, make_clip(tmp_path / "song.m4a", duration_s=4.0, video=False))
-    long_one = _upload(instance, make_clip(tmp_path / "long.mp4", duration_s=4.0))
+    short = upload_video(instance, make_clip(tmp_path / "short.mp4", duration_s=2.0))
+    upload_video(instance, make_clip(tmp_path / "song.m4a", duration_s=4.0, video=False))
+    long_one = upload_video(instance, make_clip(tmp_path / "long.mp4", duration_s=4.0))
 
     # The long clip's job shows the planner ran for the uploads before it too.
     wait_until(lambda: _storyboard_job(instance), timeout_s=30, message="storyboard job")
@@ -121,7 +110,7 @@ def test_a_runner_makes_the_storyboard(
     """A runner takes the job, runs the sprite command on the downloaded input and posts
     `payload[storyboardFile]`; the instance stores and serves it."""
     instance = instance_factory(transcoding_enabled=False)
-    video_uuid = _upload(instance, make_clip(tmp_path / "four.mp4", duration_s=4.0))
+    video_uuid = upload_video(instance, make_clip(tmp_path / "four.mp4", duration_s=4.0))
     runner = HttpRunner.register(instance)
     offered = wait_until(runner.request, timeout_s=30, message="storyboard offered")
 
@@ -153,7 +142,7 @@ def test_a_wrong_storyboard_is_refused_then_errored(
     """A runner posting a non-image or an image of another size is refused each time; after
     PeerTube's 5 failures the job is ERRORED with a message saying why, and nothing is stored."""
     instance = instance_factory(transcoding_enabled=False)
-    video_uuid = _upload(instance, make_clip(tmp_path / "four.mp4", duration_s=4.0))
+    video_uuid = upload_video(instance, make_clip(tmp_path / "four.mp4", duration_s=4.0))
     runner = HttpRunner.register(instance)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(media_clips.preview.read_bytes() if content is None else content)
@@ -183,7 +172,7 @@ def test_the_runner_cli_makes_the_storyboard(tmp_path: Path, home: RunnerHome) -
     instance = start_instance(tmp_path / "instance", None, transcoding_enabled=False)
     try:
         assert 0 == home.register(instance, "sprites").returncode
-        video_uuid = _upload(instance, make_clip(tmp_path / "four.mp4", duration_s=4.0))
+        video_uuid = upload_video(instance, make_clip(tmp_path / "four.mp4", duration_s=4.0))
         wait_until(lambda: _storyboard_job(instance), timeout_s=30, message="storyboard job")
         home.configure()
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from imageio_ffmpeg import get_ffmpeg_exe
 
-from tests.clips import HttpRunner, jobs_of, set_config
+from tests.clips import HttpRunner, jobs_of, set_config, upload_video
 from tests.media import make_clip
 from tests.support import RunningInstance, wait_until
 
@@ -28,15 +28,7 @@ PUBLISHED, TO_TRANSCODE, TO_EDIT = 1, 2, 9
 def published(instance_factory: Callable[..., RunningInstance], tmp_path: Path) -> Any:
     """An instance without transcoding (uploads are published at once) and a 4 s video on it."""
     instance = instance_factory(transcoding_enabled=False, storyboards_enabled=False)
-    clip = make_clip(tmp_path / "four.mp4", duration_s=4.0)
-    with instance.admin() as c:
-        r = c.post(
-            "/api/v1/videos/upload",
-            data={"name": "four seconds"},
-            files={"videofile": (clip.name, clip.read_bytes())},
-        )
-    assert 200 == r.status_code, r.text
-    return instance, r.json()["video"]["uuid"]
+    return instance, upload_video(instance, make_clip(tmp_path / "four.mp4", duration_s=4.0))
 
 
 def edit(
@@ -207,14 +199,7 @@ def test_a_video_still_transcoding_cannot_be_edited(
     instance_factory: Callable[..., RunningInstance], tmp_path: Path
 ) -> None:
     instance = instance_factory(transcoding_resolutions=[240])
-    clip = make_clip(tmp_path / "one.mp4")
-    with instance.admin() as c:
-        r = c.post(
-            "/api/v1/videos/upload",
-            data={"name": "waiting"},
-            files={"videofile": (clip.name, clip.read_bytes())},
-        )
-    video = r.json()["video"]["uuid"]
+    video = upload_video(instance, make_clip(tmp_path / "one.mp4"))
 
     refused = edit(instance, video, [{"name": "cut", "options": {"end": 1}}])
 
@@ -334,12 +319,7 @@ def test_an_edit_that_keeps_failing_errors_and_the_video_stays(
         transcoding_enabled=False, storyboards_enabled=False, retry_backoff_s=0.0
     )
     clip = make_clip(tmp_path / "four.mp4", duration_s=4.0)
-    with instance.admin() as c:
-        video = c.post(
-            "/api/v1/videos/upload",
-            data={"name": "four"},
-            files={"videofile": (clip.name, clip.read_bytes())},
-        ).json()["video"]["uuid"]
+    video = upload_video(instance, clip)
     before = video_of(instance, video)
     r = edit(instance, video, [{"name": "add-intro"}], {0: clip_lasting(tmp_path / "i.mp4", 1.0)})
     assert 204 == r.status_code, r.text
@@ -426,12 +406,7 @@ def test_five_wrong_outputs_error_the_edit_with_the_reason(
         transcoding_enabled=False, storyboards_enabled=False, retry_backoff_s=0.0
     )
     clip = make_clip(tmp_path / "four.mp4", duration_s=4.0)
-    with instance.admin() as c:
-        video = c.post(
-            "/api/v1/videos/upload",
-            data={"name": "four"},
-            files={"videofile": (clip.name, clip.read_bytes())},
-        ).json()["video"]["uuid"]
+    video = upload_video(instance, clip)
     before = video_of(instance, video)
     assert 204 == edit(instance, video, [{"name": "cut", "options": {"end": 2}}]).status_code
     runner = HttpRunner.register(instance)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.clips import HttpRunner, jobs_of
+from tests.clips import HttpRunner, jobs_of, upload_video
 from tests.integration.test_studio_api import edit, video_of
 from tests.media import make_clip
 from tests.support import RunningInstance, wait_until
@@ -19,17 +19,6 @@ from tests.support import RunningInstance, wait_until
 STUDIO = "video-studio-transcoding"
 PENDING, PROCESSING, COMPLETED, ERRORED, CANCELLED = 1, 2, 3, 4, 6
 PUBLISHED, TO_TRANSCODE, TO_EDIT = 1, 2, 9
-
-
-def _upload(instance: RunningInstance, clip: Path) -> str:
-    with instance.admin() as c:
-        r = c.post(
-            "/api/v1/videos/upload",
-            data={"name": clip.stem},
-            files={"videofile": (clip.name, clip.read_bytes())},
-        )
-    assert 200 == r.status_code, r.text
-    return str(r.json()["video"]["uuid"])
 
 
 def _master(instance: RunningInstance, video: dict[str, Any]) -> str:
@@ -53,7 +42,7 @@ def _ladder_ready(
     instance_factory: Callable[..., RunningInstance], tmp_path: Path, **settings: Any
 ) -> tuple[RunningInstance, HttpRunner, str]:
     instance = instance_factory(transcoding_resolutions=[240], retry_backoff_s=0.0, **settings)
-    video = _upload(instance, make_clip(tmp_path / "five.mp4", duration_s=5.0))
+    video = upload_video(instance, make_clip(tmp_path / "five.mp4", duration_s=5.0))
     runner = HttpRunner.register(instance)
     runner.run_all(tmp_path / "ladder")
     wait_until(

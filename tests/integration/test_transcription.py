@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.clips import HttpRunner, MediaClips, jobs_of
+from tests.clips import HttpRunner, MediaClips, jobs_of, upload_video
 from tests.runner_home import RunnerHome
 from tests.speech import SPOKEN_WORDS, speech_clip
 from tests.support import RunningInstance, wait_until
@@ -22,17 +22,6 @@ PENDING, PROCESSING, COMPLETED, ERRORED = 1, 2, 3, 4
 #: Transcription on, nothing else in the way: no ladder, no storyboard.
 ON = {"transcription_enabled": True, "transcoding_enabled": False, "storyboards_enabled": False}
 GOOD_VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:00.900\nA tone.\n"
-
-
-def _upload(instance: RunningInstance, clip: Path) -> str:
-    with instance.admin() as c:
-        r = c.post(
-            "/api/v1/videos/upload",
-            data={"name": clip.stem},
-            files={"videofile": (clip.name, clip.read_bytes())},
-        )
-    assert 200 == r.status_code, r.text
-    return str(r.json()["video"]["uuid"])
 
 
 def _transcription_jobs(instance: RunningInstance) -> list[dict[str, Any]]:
@@ -71,13 +60,13 @@ def _assert_heard(instance: RunningInstance, video_uuid: str) -> None:
 
 
 @pytest.mark.slow
-def test_local_workers_caption_the_upload(
+def test_local_workers_caption_theupload_video(
     instance_factory: Callable[..., RunningInstance], tmp_path: Path
 ) -> None:
     """Remote transcription off: the upload's job (priority 200, the `/max-quality/audio` URL)
     runs on the instance's workers; the caption is English and holds the spoken words."""
     instance = instance_factory(remote_transcription=False, **ON)
-    video_uuid = _upload(instance, speech_clip(tmp_path / "speech.mp4"))
+    video_uuid = upload_video(instance, speech_clip(tmp_path / "speech.mp4"))
 
     job = wait_until(lambda: _settled(instance), timeout_s=120, message="local transcription")
 
@@ -89,14 +78,14 @@ def test_local_workers_caption_the_upload(
 
 
 @pytest.mark.slow
-def test_the_runner_cli_captions_the_upload(
+def test_the_runner_cli_captions_theupload_video(
     instance_factory: Callable[..., RunningInstance], tmp_path: Path, home: RunnerHome
 ) -> None:
     """`offload runner server --once` with faster-whisper in-process: it posts the VTT and
     `inputLanguage`, and the instance stores the English caption."""
     instance = instance_factory(**ON)
     assert 0 == home.register(instance, "whisper").returncode
-    video_uuid = _upload(instance, speech_clip(tmp_path / "speech.mp4"))
+    video_uuid = upload_video(instance, speech_clip(tmp_path / "speech.mp4"))
     assert 1 == len(_transcription_jobs(instance))  # the upload made it, pending (TR 118)
     home.configure()
 
@@ -117,7 +106,7 @@ def test_a_missing_model_fails_fast_and_the_runner_stops_taking_transcriptions(
     job back in the queue, one failure counted)."""
     instance = instance_factory(**ON, retry_backoff_s=0)
     assert 0 == home.register(instance, "no-model").returncode
-    _upload(instance, speech_clip(tmp_path / "speech.mp4"))
+    upload_video(instance, speech_clip(tmp_path / "speech.mp4"))
     home.configure(transcription={"model": "large-v3-not-on-this-machine"})
 
     by_default = home.cli("server", "--once", timeout_s=120)
@@ -144,8 +133,8 @@ def test_no_audio_no_job_and_generate_is_refused(
     """A video without audio gets no transcription job and cannot be transcribed on demand;
     with transcription off, generate is refused too."""
     instance = instance_factory(**ON)
-    mute = _upload(instance, media_clips.no_audio)
-    _upload(instance, media_clips.small)  # the one with audio: the planner ran for both
+    mute = upload_video(instance, media_clips.no_audio)
+    upload_video(instance, media_clips.small)  # the one with audio: the planner ran for both
 
     with instance.admin() as c:
         refused = c.post(f"/api/v1/videos/{mute}/captions/generate")
@@ -164,7 +153,7 @@ def test_no_audio_no_job_and_generate_is_refused(
     assert {"enabled": True, "remoteRunners": {"enabled": True}} == config
 
     off = instance_factory(transcoding_enabled=False, database_url=None)
-    video = _upload(off, media_clips.small)
+    video = upload_video(off, media_clips.small)
     with off.admin() as c:
         r = c.post(f"/api/v1/videos/{video}/captions/generate")
     assert (400, "Transcription is not enabled on this instance") == (
@@ -188,7 +177,7 @@ def test_the_detected_language_decides_what_is_stored(
     """A runner posting `inputLanguage=ar` gets an Arabic caption; `toto` completes the job
     and stores nothing (PeerTube's TR 119/120)."""
     instance = instance_factory(**ON)
-    video_uuid = _upload(instance, media_clips.small)
+    video_uuid = upload_video(instance, media_clips.small)
     runner = HttpRunner.register(instance)
     vtt = tmp_path / "caption.vtt"
     vtt.write_text(GOOD_VTT)
@@ -230,7 +219,7 @@ def test_a_wrong_caption_is_refused_then_errored(
     after 5 failures the job is ERRORED saying why, and no caption is stored. Then an admin
     may ask for a new transcription (TR 121), and not twice while it is pending."""
     instance = instance_factory(**ON, retry_backoff_s=0)
-    video_uuid = _upload(instance, media_clips.small)
+    video_uuid = upload_video(instance, media_clips.small)
     runner = HttpRunner.register(instance)
     bad = tmp_path / "bad.vtt"
     bad.write_text(content)

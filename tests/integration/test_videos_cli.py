@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from offload.cli import app
-from tests.clips import MediaClips
+from tests.clips import MediaClips, upload_video
 from tests.support import ADMIN_PASSWORD, RunningInstance, start_instance
 
 pytestmark = pytest.mark.slow
@@ -84,12 +84,7 @@ def test_edit_cuts_a_video_and_waits_for_the_new_version(tmp_path: Path) -> None
     )
     try:
         clip = make_clip(tmp_path / "four.mp4", duration_s=4.0)
-        with instance.admin() as c:
-            video = c.post(
-                "/api/v1/videos/upload",
-                data={"name": "four"},
-                files={"videofile": (clip.name, clip.read_bytes())},
-            ).json()["video"]["uuid"]
+        video = upload_video(instance, clip)
         common = ["--url", instance.url, "--password", ADMIN_PASSWORD]
         mark = picture(tmp_path / "mark.png")
 

@@ -7,8 +7,10 @@ stopped receiving instead of starting over.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +67,22 @@ def _login(client: httpx.Client, username: str, password: str) -> str:
     if r.status_code != 200:
         raise UploadFailed(f"login refused: {_detail(r)}")
     return str(r.json()["access_token"])
+
+
+@contextlib.contextmanager
+def _admin_client(url: str, username: str, password: str | None) -> Iterator[httpx.Client]:
+    """A client logged in as `username` (the password prompted when not given); exit 1 with
+    the reason when the login fails."""
+    if password is None:
+        password = typer.prompt(f"password of {username}", hide_input=True)
+    with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
+        try:
+            token = _login(client, username, password)
+        except (UploadFailed, httpx.HTTPError) as exc:
+            err.print(f"[red]cannot log in to {url}:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client
 
 
 def _detail(r: httpx.Response) -> str:
@@ -174,16 +192,8 @@ def upload(
     """Upload files (resumable) and print where to find them."""
     if name is not None and len(files) > 1:
         raise typer.BadParameter("--name works with one file only")
-    if password is None:
-        password = typer.prompt(f"password of {username}", hide_input=True)
     failed = 0
-    with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
-        try:
-            token = _login(client, username, password)
-        except (UploadFailed, httpx.HTTPError) as exc:
-            err.print(f"[red]cannot log in to {url}:[/red] {exc}")
-            raise typer.Exit(1) from exc
-        client.headers["Authorization"] = f"Bearer {token}"
+    with _admin_client(url, username, password) as client:
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -308,15 +318,7 @@ def edit(
 ) -> None:
     """Edit a video in the studio (PeerTube's tasks, run by a runner or the instance)."""
     data, files = studio_tasks(cut, remove, intro, outro, watermark)
-    if password is None:
-        password = typer.prompt(f"password of {username}", hide_input=True)
-    with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
-        try:
-            token = _login(client, username, password)
-        except (UploadFailed, httpx.HTTPError) as exc:
-            err.print(f"[red]cannot log in to {url}:[/red] {exc}")
-            raise typer.Exit(1) from exc
-        client.headers["Authorization"] = f"Bearer {token}"
+    with _admin_client(url, username, password) as client:
         before = client.get(f"/api/v1/videos/{video}")
         if before.status_code != 200:
             err.print(f"[red]video {video}:[/red] {_detail(before)}")
@@ -370,18 +372,8 @@ def generate_captions(
     password: PasswordOpt = None,
 ) -> None:
     """Ask for an automatic transcription of a video (a `video-transcription` job)."""
-    if password is None:
-        password = typer.prompt(f"password of {username}", hide_input=True)
-    with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT_S) as client:
-        try:
-            token = _login(client, username, password)
-        except (UploadFailed, httpx.HTTPError) as exc:
-            err.print(f"[red]cannot log in to {url}:[/red] {exc}")
-            raise typer.Exit(1) from exc
-        r = client.post(
-            f"/api/v1/videos/{video}/captions/generate",
-            headers={"Authorization": f"Bearer {token}"},
-        )
+    with _admin_client(url, username, password) as client:
+        r = client.post(f"/api/v1/videos/{video}/captions/generate")
     if r.status_code != 204:
         err.print(f"[red]transcription of {video} refused:[/red] {_detail(r)}")
         raise typer.Exit(1)
