@@ -40,7 +40,13 @@ from offload.media.processors import aac_encoder
 from offload.runner.config import RunnerConfig
 from tests.support import wait_until
 
-__all__ = ["make_clip", "runner_overhead", "runner_subprocess"]
+__all__ = [
+    "elapsed_s",
+    "make_clip",
+    "runner_ffmpeg_options",
+    "runner_overhead",
+    "runner_subprocess",
+]
 
 _TERMINAL = {
     int(JobState.COMPLETED),
@@ -66,7 +72,7 @@ def _web_video_case(clip_s: float, repeats: int, work: Path) -> Row:
     clip = make_clip(work / "overhead-1080p.mp4", size="1920x1080", duration_s=clip_s)
     runs = _paired_runs(work / "overhead-web", clip, transcoding, repeats)
     to_accept = [
-        _elapsed_s(parent["finishedAt"], children[0]["startedAt"]) for parent, children, _ in runs
+        elapsed_s(parent["finishedAt"], children[0]["startedAt"]) for parent, children, _ in runs
     ]
     return Row(
         "5 runner overhead",
@@ -91,7 +97,7 @@ def _hls_ladder_case(clip_s: float, repeats: int, work: Path) -> Row:
         previous = [parent, *children[:-1]]
         gaps.append(
             sum(
-                _elapsed_s(p["finishedAt"], c["startedAt"])
+                elapsed_s(p["finishedAt"], c["startedAt"])
                 for p, c in zip(previous, children, strict=True)
             )
         )
@@ -112,7 +118,7 @@ Run = tuple[dict[str, Any], list[dict[str, Any]], float]
 
 def _offload_s(run: Run) -> float:
     parent, children, _ = run
-    return _elapsed_s(parent["finishedAt"], children[-1]["finishedAt"])
+    return elapsed_s(parent["finishedAt"], children[-1]["finishedAt"])
 
 
 def _ratio_metrics(runs: list[Run]) -> dict[str, float | int | str]:
@@ -174,7 +180,7 @@ def _paired_runs(root: Path, clip: Path, transcoding: dict[str, Any], repeats: i
     ):
         api.put("/api/v1/config/custom", json={"transcoding": transcoding}).raise_for_status()
         with runner_subprocess(url, api, root / "runner") as config:
-            options = asyncio.run(_runner_ffmpeg_options(config))
+            options = asyncio.run(runner_ffmpeg_options(config))
             for index in range(repeats):
                 with clip.open("rb") as handle:
                     answer = api.post(
@@ -301,7 +307,7 @@ def _download(api: httpx.Client, url: str, destination: Path) -> Path:
     return destination
 
 
-async def _runner_ffmpeg_options(config: RunnerConfig) -> FfmpegOptions:
+async def runner_ffmpeg_options(config: RunnerConfig) -> FfmpegOptions:
     """The options `offload runner server` builds from its config (cli/runner.py)."""
     path = resolve_ffmpeg_path(config.ffmpeg_path)
     setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
@@ -360,5 +366,5 @@ def _bare_ffmpeg(
     return time.perf_counter() - started
 
 
-def _elapsed_s(start: str, end: str) -> float:
+def elapsed_s(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
