@@ -60,7 +60,7 @@ def _assert_heard(instance: RunningInstance, video_uuid: str) -> None:
 
 
 @pytest.mark.slow
-def test_local_workers_caption_theupload_video(
+def test_local_workers_caption_the_upload(
     instance_factory: Callable[..., RunningInstance], tmp_path: Path
 ) -> None:
     """Remote transcription off: the upload's job (priority 200, the `/max-quality/audio` URL)
@@ -78,7 +78,7 @@ def test_local_workers_caption_theupload_video(
 
 
 @pytest.mark.slow
-def test_the_runner_cli_captions_theupload_video(
+def test_the_runner_cli_captions_the_upload(
     instance_factory: Callable[..., RunningInstance], tmp_path: Path, home: RunnerHome
 ) -> None:
     """`offload runner server --once` with faster-whisper in-process: it posts the VTT and
@@ -246,3 +246,39 @@ def test_a_wrong_caption_is_refused_then_errored(
         twice = c.post(f"/api/v1/videos/{video_uuid}/captions/generate")
     assert (204, 409) == (again.status_code, twice.status_code), twice.text
     assert 2 == len(_transcription_jobs(instance))
+
+
+@pytest.mark.slow
+def test_a_studio_edit_makes_the_automatic_captions_again(
+    instance_factory: Callable[..., RunningInstance], tmp_path: Path
+) -> None:
+    """As PeerTube: once players switch to an edited video, a video whose caption was made
+    automatically gets a new transcription job, whose caption replaces the old one (its cues
+    fit the edited duration)."""
+    from tests.integration.test_studio_api import edit, video_of
+
+    instance = instance_factory(remote_transcription=False, remote_studio=False, **ON)
+    video_uuid = upload_video(instance, speech_clip(tmp_path / "speech.mp4"))
+    first = wait_until(lambda: _settled(instance), timeout_s=120, message="first transcription")
+    assert COMPLETED == first["state"]["id"], first
+    duration = video_of(instance, video_uuid)["duration"]
+    [before] = _captions(instance, video_uuid)["data"]
+
+    assert 204 == edit(instance, video_uuid, [{"name": "cut", "options": {"start": 1}}]).status_code
+
+    second = wait_until(
+        lambda: (
+            (jobs := _transcription_jobs(instance))[1:]
+            and jobs[-1]["state"]["id"] in (COMPLETED, ERRORED)
+            and jobs[-1]
+        ),
+        timeout_s=120,
+        message="a second transcription after the edit",
+    )
+    captions = _captions(instance, video_uuid)
+    assert (COMPLETED, 1) == (second["state"]["id"], captions["total"])
+    assert video_of(instance, video_uuid)["duration"] == duration - 1
+    assert before["captionPath"] != captions["data"][0]["captionPath"]
+    # espeak says "Hello world." within the first second: the new caption is of the cut video.
+    text = _caption_text(instance, captions["data"][0]).lower()
+    assert ("remote runner" in text, "hello" in text) == (True, False), text

@@ -231,6 +231,10 @@ class VideoService:
         #: Run with a new video's id once its upload is stored (job types that follow the
         #: upload, such as transcription, add themselves); awaited before `create` returns.
         self.after_create: builtins.list[Callable[[int], Awaitable[None]]] = []
+        #: Run with a video's id once players switched to the files of a studio edit (what
+        #: follows the content, such as automatic captions, adds itself); in the background,
+        #: each hook waiting for the video's row as `after_publish` hooks do.
+        self.after_edit: builtins.list[Callable[[int], Awaitable[None]]] = []
         self._publish_tasks: set[asyncio.Task[None]] = set()
         self._janitor_kick = asyncio.Event()
         self._upload_locks: dict[str, asyncio.Lock] = {}
@@ -701,11 +705,13 @@ class VideoService:
 
     # ---- jobs of a video ------------------------------------------------------------------
 
-    def published(self, video_id: int) -> None:
-        """Run the `after_publish` hooks in the background. Called from inside the
+    def published(
+        self, video_id: int, hooks: Sequence[Callable[[int], Awaitable[None]]] | None = None
+    ) -> None:
+        """Run the `after_publish` hooks (or `hooks`) in the background. Called from inside the
         transaction that publishes: each hook waits for the video's row (so for that commit)
         and must find the video published before it acts."""
-        for hook in self.after_publish:
+        for hook in self.after_publish if hooks is None else hooks:
             task = asyncio.create_task(self._run_after_publish(hook, video_id))
             self._publish_tasks.add(task)
             task.add_done_callback(self._publish_tasks.discard)
@@ -853,8 +859,9 @@ class VideoService:
         else:
             await asyncio.to_thread(master.unlink, True)
         self.kick_janitor()
-        # The storyboard and the like follow the new content.
+        # The storyboard, the captions and the like follow the new content.
         self.published(video.id)
+        self.published(video.id, self.after_edit)
 
     def file_paths(self, video_uuid: str, files: builtins.list[VideoFile]) -> builtins.list[str]:
         """Media-tree paths of files (and their HLS playlists), as garbage rows take them."""

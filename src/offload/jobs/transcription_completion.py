@@ -115,6 +115,21 @@ class TranscriptionPlanner:
             return
         await self._add(video, remote=config.remote_transcription)
 
+    async def after_edit(self, video_id: int) -> None:
+        """A studio edit changed the content: its automatic captions are made again (as
+        PeerTube does after an edit), when transcription is on and the video had one."""
+        config = await self.videos.config.current()
+        if not config.transcription:
+            return
+        async with self.videos.db.write() as conn:  # waits for the commit of the switch
+            video = await self.videos.repo.lock(conn, video_id)
+            captions = await CaptionRepository().of_video(conn, video_id) if video else []
+            jobs = await self.videos.repo.jobs_of(conn, video_id) if video else []
+        if video is None or not video.has_audio or _has_pending_transcription(jobs):
+            return
+        if any(c.automatically_generated for c in captions):
+            await self._add(video, remote=config.remote_transcription)
+
     async def generate(self, ident: VideoId) -> None:
         """PeerTube's `POST /videos/{id}/captions/generate`.
 
@@ -236,7 +251,9 @@ def _completion(
 ) -> JobHandler:
     # The job follows the upload; the planner rides along with the handler so that the type
     # stays one unit (one module, one registration).
-    videos.after_create.append(TranscriptionPlanner(videos))
+    planner = TranscriptionPlanner(videos)
+    videos.after_create.append(planner)
+    videos.after_edit.append(planner.after_edit)
     return TranscriptionCompletion(videos, now)
 
 
