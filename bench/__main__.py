@@ -32,6 +32,7 @@ from bench.overhead import runner_overhead
 from bench.studio import studio_edit
 from bench.transcription import transcription_rtf
 from bench.transfer import transfer_memory
+from bench.wake import ping_driven_dispatch
 from tests.support import PgCluster, find_pg_bin, pg_cluster
 
 __all__ = ["main"]
@@ -92,6 +93,9 @@ def main() -> None:
                 scale_with_history(databases, sizes, samples=30 if quick else 200, work=work)
             )
             rows += asyncio.run(connected_runners(50 if quick else 1000, work))
+            rows += ping_driven_dispatch(
+                [10] if quick else [10, 100], jobs=10 if quick else 40, interval_s=0.2, work=work
+            )
         # No database choice in these: they measure the runner, the file paths and the HTTP intake.
         rows += runner_overhead(clip_s=4 if quick else 20, repeats=1 if quick else 3, work=work)
         rows += transcription_rtf(sentences=2 if quick else 6, repeats=1 if quick else 3, work=work)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.dispatch import _register
+from bench.dispatch import register_runner
 from bench.harness import Row, peak_rss_kib, reset_peak_rss, rss_kib, serve_subprocess
 
 __all__ = ["oversized_bodies"]
@@ -56,7 +56,7 @@ async def _oversized_bodies(clients: int, body_mib: int, rounds: int, work: Path
     rows = []
     with serve_subprocess(data_dir) as (url, proc, admin):
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            runner_token = await _register(client, admin, "bodies-bench")
+            runner_token = await register_runner(client, admin, "bodies-bench")
         for case in _cases(runner_token, body_mib * _MIB):
             idle_kib = rss_kib(proc.pid)
             reset_peak_rss(proc.pid)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import socketio
 
-from bench.dispatch import _register
+from bench.dispatch import register_runner
 from bench.harness import Row, percentile, rss_kib, serve_subprocess
 
 __all__ = ["connected_runners"]
@@ -20,7 +20,7 @@ async def connected_runners(count: int, work: Path) -> list[Row]:
     data_dir.mkdir(parents=True)
     with serve_subprocess(data_dir) as (url, proc, admin):
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            token = await _register(client, admin, "conn-bench")
+            token = await register_runner(client, admin, "conn-bench")
             rss_before = rss_kib(proc.pid)
 
             async def one_request_latency(samples: int = 50) -> list[float]:

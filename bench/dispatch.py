@@ -16,12 +16,19 @@ from bench.harness import Row, bulk_insert_jobs, percentile, serve_subprocess
 from offload.domain.jobs import JobSpec, JobType
 from tests.support import start_instance
 
-__all__ = ["DbFactory", "dispatch_latency", "dispatch_throughput", "scale_with_history"]
+__all__ = [
+    "FILE_4KIB",
+    "DbFactory",
+    "dispatch_latency",
+    "dispatch_throughput",
+    "register_runner",
+    "scale_with_history",
+]
 
-_FILE = b"\0" * 4096
+FILE_4KIB = b"\0" * 4096
 
 
-async def _register(client: httpx.AsyncClient, admin_token: str, name: str) -> str:
+async def register_runner(client: httpx.AsyncClient, admin_token: str, name: str) -> str:
     tokens = await client.get(
         "/api/v1/runners/registration-tokens", headers={"Authorization": f"Bearer {admin_token}"}
     )
@@ -61,7 +68,7 @@ async def _finish(
         client.post(
             f"/api/v1/runners/jobs/{job['uuid']}/success",
             data=auth,
-            files={"payload[videoFile]": ("out.mp4", _FILE)},
+            files={"payload[videoFile]": ("out.mp4", FILE_4KIB)},
         ),
     )
     if s.status_code == 204:
@@ -139,7 +146,7 @@ async def _throughput_case(
         limits = httpx.Limits(max_connections=runners + 10, max_keepalive_connections=runners + 10)
         async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
             tokens = [
-                await _register(client, admin, f"bench-{label}-{runners}-{i}")
+                await register_runner(client, admin, f"bench-{label}-{runners}-{i}")
                 for i in range(runners)
             ]
             latencies: dict[str, list[float]] = {}
@@ -190,7 +197,7 @@ def dispatch_latency(samples: int, work: Path) -> list[Row]:
 
 async def _latency(inst: Any, samples: int) -> list[Row]:
     async with httpx.AsyncClient(base_url=inst.url, timeout=30) as client:
-        token = await _register(client, inst.admin_token(), "latency-runner")
+        token = await register_runner(client, inst.admin_token(), "latency-runner")
         woke = asyncio.Event()
         sio = socketio.AsyncClient(reconnection=False)
 
@@ -229,7 +236,7 @@ async def _latency(inst: Any, samples: int) -> list[Row]:
             await client.post(
                 f"/api/v1/runners/jobs/{job['uuid']}/success",
                 data={"runnerToken": token, "jobToken": a.json()["job"]["jobToken"]},
-                files={"payload[videoFile]": ("o.mp4", _FILE)},
+                files={"payload[videoFile]": ("o.mp4", FILE_4KIB)},
             )
         await sio.disconnect()
         del loop
@@ -264,7 +271,7 @@ async def scale_with_history(
             await bulk_insert_jobs(url_for_db, pending=samples, completed=size)
             with serve_subprocess(data_dir, url_for_db) as (url, _proc, admin):
                 async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                    token = await _register(client, admin, f"hist-{label}-{size}")
+                    token = await register_runner(client, admin, f"hist-{label}-{size}")
                     req, acc = [], []
                     for _ in range(samples):
                         t0 = time.perf_counter()

@@ -45,6 +45,12 @@ class InstanceSettings(BaseSettings):
     remote_live: bool = True
     remote_transcription: bool = True
     remote_storyboard: bool = True
+    #: `available-jobs` pings go to as many runners as there are jobs on offer plus this many
+    #: spares, then to the next runners every `wake_followup_s` while jobs stay on offer, until
+    #: every connected runner has had one; `wake_all_runners` pings everyone at once (PeerTube).
+    wake_spare_runners: int = Field(default=2, ge=0)
+    wake_followup_s: float = Field(default=2.0, gt=0)
+    wake_all_runners: bool = False
     #: Video studio (PeerTube's `video_studio.enabled`, off by default there): cut, intro,
     #: outro, watermark and segment removal through `POST /videos/{id}/studio/edit`; initial
     #: value, editable through the config API.

@@ -88,7 +88,11 @@ def create_app(
         on_ready: called once started with the services and the generated admin password
             (None when it was configured or already existed).
     """
-    sockets = RunnerSockets()
+    sockets = RunnerSockets(
+        spare=settings.wake_spare_runners,
+        followup_s=settings.wake_followup_s,
+        wake_all=settings.wake_all_runners,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -134,6 +138,7 @@ def create_app(
             ),
         )
         jobs.on_revoked = fanout.revoke if fanout is not None else sockets.revoke_job
+        sockets.offered = jobs.offered_count
         media.attach(jobs)
         accounts = AccountService(
             db,
@@ -186,6 +191,7 @@ def create_app(
             with contextlib.suppress(Exception):  # the database may be what is going away
                 await jobs.unregister_process()
             await notifier.close()
+            await sockets.close()
             if fanout is not None:
                 await fanout.close()
             await db.dispose()

@@ -243,6 +243,12 @@ class JobService:
             attempts = await self.repo.list_attempts(conn, job.id)
         return JobView(job, parent, runner), children, attempts
 
+    async def offered_count(self, limit: int) -> int:
+        """How many jobs are on offer to remote runners now (PENDING, not backing off, not
+        local), counted up to `limit`: what the `available-jobs` pings are sized by."""
+        async with self.db.read() as conn:
+            return await self.repo.count_offered(conn, self.now(), limit)
+
     async def counts_by_state(self) -> dict[JobState, int]:
         async with self.db.read() as conn:
             return await self.repo.counts_by_state(conn)

@@ -159,6 +159,18 @@ class JobRepository:
         query = query.order_by(_j.c.priority.asc(), _j.c.id.asc()).limit(limit)
         return [row_to_job(r) for r in (await conn.execute(query)).all()]
 
+    async def count_offered(self, conn: AsyncConnection, now: datetime, limit: int) -> int:
+        """PENDING jobs on offer to remote runners, counted up to `limit` (a bounded scan)."""
+        offered = (
+            sa.select(_j.c.id)
+            .where(_j.c.state == int(JobState.PENDING), on_offer(now), _REMOTE)
+            .limit(max(0, limit))
+            .subquery()
+        )
+        return int(
+            (await conn.execute(sa.select(sa.func.count()).select_from(offered))).scalar_one()
+        )
+
     async def lock_available(
         self,
         conn: AsyncConnection,
